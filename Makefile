@@ -46,7 +46,8 @@ sim-inventory: venv
 
 # ansible-test wants the collection at ansible_collections/turris/containers: sanity runs on a
 # copy of the files git knows about (tracked and untracked, not ignored).
-SANITY_DIR := $(BUILD)/sanity/ansible_collections/turris/containers
+SANITY_TOP ?= $(BUILD)/sanity
+SANITY_DIR := $(SANITY_TOP)/ansible_collections/turris/containers
 SANITY_VENV := $(ROOT)/.venv-sanity
 $(SANITY_VENV)/.done: requirements.txt
 	python3 -m venv $(SANITY_VENV)
