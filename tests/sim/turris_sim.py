@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Simulated Turris routers: privileged LXC system containers that look like Turris OS.
+
+    turris_sim.py up --count N --board turris1x|omnia|mox|mixed [--fleet NAME]
+    turris_sim.py down [--fleet NAME]
+    turris_sim.py status [--fleet NAME] [--json]
+    turris_sim.py inventory [--fleet NAME]
+
+Everything it creates lives under $TSIM_HOME (default /var/lib/turris-sim), is named
+``tsim-*`` and hangs off one bridge, ``tsimbr0``; ``down`` without ``--fleet`` removes all of
+it. See tests/sim/README.md for what a router looks like and why.
+"""
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+HOME = Path(os.environ.get("TSIM_HOME", "/var/lib/turris-sim"))
+LXCPATH = HOME / "lxc"
+BRIDGE = os.environ.get("TSIM_BRIDGE", "tsimbr0")
+NET_PREFIX = os.environ.get("TSIM_NET", "10.213.64")  # a /24 that only exists on our bridge
+BRIDGE_ADDR = NET_PREFIX + ".1"
+FIRST_HOST = 11
+MAX_COUNT = 20  # per fleet: memory (about 60 MB a router) and the /24 stay comfortable
+MAX_ROUTERS = 60  # all fleets together
+MIRROR = os.environ.get("TSIM_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+BASE_PACKAGES = [
+    "python3", "dropbear-bin", "busybox", "openssh-client", "iproute2", "gzip", "xz-utils",
+    "ca-certificates", "procps",
+]
+TURRIS_OS_VERSION = "7.2.3"
+
+# What differs between boards. The CPU is always the host's; names, arches and the
+# kernel config are the board's.
+BOARDS = {
+    "turris1x": {
+        "board_name": "cznic,turris1x",
+        "model": "Turris 1.x",
+        "target": "mpc85xx/p2020",
+        "opkg_arch": "powerpc_8548",
+        "cpu": "ppc",
+        "kernel": "3.10.49",
+    },
+    "omnia": {
+        "board_name": "cznic,turris-omnia",
+        "model": "Turris Omnia",
+        "target": "mvebu/cortexa9",
+        "opkg_arch": "arm_cortex-a9_vfpv3-d16",
+        "cpu": "armv7l",
+        "kernel": "6.1.176",
+    },
+    "mox": {
+        "board_name": "cznic,turris-mox",
+        "model": "CZ.NIC Turris Mox Board",
+        "target": "mvebu/cortexa53",
+        "opkg_arch": "aarch64_cortex-a53",
+        "cpu": "aarch64",
+        "kernel": "6.1.176",
+    },
+}
+MIXED = ["turris1x", "omnia", "mox"]
+
+
+class SimError(Exception):
+    """A problem the user can act on: printed as one line, exit status 2."""
+
+
+def log(msg):
+    print("turris-sim: " + msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True, capture=False, **kw):
+    res = subprocess.run(cmd, check=False, text=True,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None, **kw)
+    if check and res.returncode != 0:
+        detail = (res.stderr or "").strip().splitlines()[-5:] if capture else []
+        raise SimError("command failed (%d): %s %s" % (res.returncode, " ".join(map(str, cmd)),
+                                                       " | ".join(detail)))
+    return res
+
+
+# --------------------------------------------------------------------------- state
+
+def state_path():
+    return HOME / "state.json"
+
+
+def load_state():
+    try:
+        return json.loads(state_path().read_text())
+    except FileNotFoundError:
+        return {"routers": {}}
+
+
+def save_state(state):
+    HOME.mkdir(parents=True, exist_ok=True)
+    tmp = state_path().with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(state_path())
+
+
+# --------------------------------------------------------------------------- base image
+
+def base_recipe():
+    """Everything the cached base root filesystem depends on: change it and the base is rebuilt."""
+    h = hashlib.sha256()
+    h.update(json.dumps([SUITE, MIRROR, BASE_PACKAGES, 4]).encode())
+    return h.hexdigest()[:16]
+
+
+def ensure_base():
+    key = base_recipe()
+    base = HOME / "base" / key
+    rootfs = base / "rootfs"
+    if (base / ".done").exists():
+        return rootfs
+    if base.exists():
+        shutil.rmtree(base)
+    rootfs.mkdir(parents=True)
+    log("building the router base image (debootstrap %s, once; cached in %s)" % (SUITE, base))
+    run(["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES), SUITE,
+         str(rootfs), MIRROR], capture=True)
+    # Turris OS personality that does not depend on the board.
+    sh = rootfs / "bin" / "sh"
+    sh.unlink()
+    sh.symlink_to("busybox")  # OpenWrt's /bin/sh is busybox ash; bash-isms must fail here too
+    init = rootfs / "sbin" / "init"
+    if init.exists() or init.is_symlink():
+        init.unlink()
+    init.symlink_to("/bin/busybox")
+    for applet in ("ash", "vi", "ping", "wget", "nc"):
+        p = rootfs / "usr" / "bin" / applet
+        if not p.exists():
+            p.symlink_to("/bin/busybox")
+    for d in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        shutil.rmtree(rootfs / d, ignore_errors=True)
+        (rootfs / d).mkdir(parents=True, exist_ok=True)
+    # Nothing should tell a Debian underneath: Ansible's facts read these first.
+    for rel in ("etc/debian_version", "etc/os-release", "usr/lib/os-release"):
+        p = rootfs / rel
+        if p.exists() or p.is_symlink():
+            p.unlink()
+    # Debian's own package manager must not be mistaken for opkg's: move it aside.
+    for tool in ("usr/bin/apt", "usr/bin/apt-get"):
+        p = rootfs / tool
+        if p.exists():
+            p.rename(p.with_name(p.name + ".debian"))
+    (base / ".done").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+    # Older bases are of no further use.
+    for other in (HOME / "base").iterdir():
+        if other.name != key and not any(r.get("base") == other.name
+                                         for r in load_state()["routers"].values()):
+            shutil.rmtree(other, ignore_errors=True)
+    return rootfs
+
+
+# --------------------------------------------------------------------------- host network
+
+def ensure_bridge():
+    if run(["ip", "link", "show", BRIDGE], check=False, capture=True).returncode != 0:
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    res = run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE], capture=True)
+    if BRIDGE_ADDR + "/24" not in res.stdout:
+        run(["ip", "addr", "add", BRIDGE_ADDR + "/24", "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"])
+
+
+def remove_bridge():
+    if run(["ip", "link", "show", BRIDGE], check=False, capture=True).returncode == 0:
+        run(["ip", "link", "del", BRIDGE])
+
+
+def ensure_ssh_key():
+    key = HOME / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "turris-sim", "-f", str(key)])
+    return key
+
+
+# --------------------------------------------------------------------------- one router
+
+def router_files(board, hostname):
+    """Board-specific files of the Turris OS personality, as {path: (content, mode)}."""
+    b = BOARDS[board]
+    files = {
+        "etc/turris-version": (TURRIS_OS_VERSION + "\n", 0o644),
+        "etc/openwrt_release": ((
+            "DISTRIB_ID='TurrisOS'\n"
+            "DISTRIB_RELEASE='{v}'\n"
+            "DISTRIB_REVISION='r16847+1-sim'\n"
+            "DISTRIB_TARGET='{t}'\n"
+            "DISTRIB_ARCH='{a}'\n"
+            "DISTRIB_DESCRIPTION='TurrisOS {v}'\n"
+            "DISTRIB_TAINTS=''\n").format(v=TURRIS_OS_VERSION, t=b["target"], a=b["opkg_arch"]), 0o644),
+        "etc/os-release": ((
+            'NAME="TurrisOS"\n'
+            'VERSION="{v}"\n'
+            'ID="turrisos"\n'
+            'ID_LIKE="lede openwrt"\n'
+            'PRETTY_NAME="TurrisOS {v}"\n'
+            'VERSION_ID="{v}"\n'
+            'OPENWRT_BOARD="{t}"\n'
+            'OPENWRT_ARCH="{a}"\n').format(v=TURRIS_OS_VERSION, t=b["target"], a=b["opkg_arch"]), 0o644),
+        "etc/turris-sim/board": (board + "\n", 0o644),
+        "etc/turris-sim/board_name": (b["board_name"] + "\n", 0o644),
+        "etc/turris-sim/model": (b["model"] + "\n", 0o644),
+        "etc/turris-sim/uname_m": (b["cpu"] + "\n", 0o644),
+        "etc/hostname": (hostname + "\n", 0o644),
+        "etc/opkg.conf": ((
+            "dest root /\n"
+            "dest ram /tmp\n"
+            "lists_dir ext /var/opkg-lists\n"
+            "option overlay_root /overlay\n"
+            "option check_signature\n"
+            "arch all 1\n"
+            "arch noarch 1\n"
+            "arch {a} 10\n").format(a=b["opkg_arch"]), 0o644),
+        "etc/config/system": ((
+            "\nconfig system\n"
+            "\toption hostname '{h}'\n"
+            "\toption timezone 'CET-1CEST,M3.5.0,M10.5.0/3'\n"
+            "\toption zonename 'Europe/Prague'\n"
+            "\toption ttylogin '0'\n"
+            "\toption log_size '64'\n"
+            "\toption urandom_seed '0'\n"
+            "\nconfig timeserver 'ntp'\n"
+            "\toption enabled '0'\n"
+            "\toption enable_server '0'\n").format(h=hostname), 0o644),
+    }
+    return files
+
+
+def router_ip(state, name):
+    used = {r["ip"] for n, r in state["routers"].items() if n != name}
+    if name in state["routers"]:
+        return state["routers"][name]["ip"]
+    for host in range(FIRST_HOST, 250):
+        ip = "%s.%d" % (NET_PREFIX, host)
+        if ip not in used:
+            return ip
+    raise SimError("no free address left on %s" % BRIDGE)
+
+
+def lxc(*args, check=True, capture=True):
+    return run([args[0], "-P", str(LXCPATH)] + list(args[1:]), check=check, capture=capture)
+
+
+def router_running(name):
+    res = lxc("lxc-info", "-n", name, "-s", "-H", check=False)
+    return res.returncode == 0 and res.stdout.strip() == "RUNNING"
+
+
+def router_exists(name):
+    return (LXCPATH / name / "config").exists()
+
+
+def lower_path(lower, rel):
+    """``rel`` with its directories resolved through the base's symlinks (``bin`` -> ``usr/bin``
+    on a merged-/usr Debian), so that a file added in the overlay does not hide them."""
+    cur = Path()
+    parts = Path(rel).parts
+    for part in parts[:-1]:
+        cand = lower / cur / part
+        if cand.is_symlink():
+            target = os.readlink(cand)
+            cur = Path(os.path.normpath(cur / target)) if not target.startswith("/") else Path(target.lstrip("/"))
+        else:
+            cur = cur / part
+    return cur / parts[-1]
+
+
+def overlay_copy(src, upper, lower):
+    for dirpath, dirnames, filenames in os.walk(src):
+        for fn in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = Path(dirpath) / fn
+            rel = path.relative_to(src)
+            if fn == ".keep":
+                (upper / lower_path(lower, rel)).parent.mkdir(parents=True, exist_ok=True)
+                continue
+            dest = upper / lower_path(lower, rel)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                if dest.is_symlink() or dest.exists():
+                    dest.unlink()
+                dest.symlink_to(os.readlink(path))
+            else:
+                shutil.copy2(path, dest)
+
+
+def create_router(state, name, board, index, base_rootfs, key):
+    cdir = LXCPATH / name
+    if cdir.exists():
+        destroy_router(name, state)
+    ip = router_ip(state, name)
+    hostname = "turris-%s-%d" % (board.replace("turris1x", "1x"), index)
+    upper = cdir / "delta"
+    upper.mkdir(parents=True)
+    # Repository files (tools, init scripts) and our module_utils for the simulator's tools.
+    overlay_copy(HERE / "rootfs", upper, base_rootfs)
+    libdir = upper / "usr" / "lib" / "turris-sim"
+    libdir.mkdir(parents=True, exist_ok=True)
+    for mu in (ROOT / "plugins" / "module_utils").glob("_*.py"):
+        shutil.copy2(mu, libdir / mu.name)
+    for rel, (content, mode) in router_files(board, hostname).items():
+        p = upper / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+        p.chmod(mode)
+    ssh = upper / "root" / ".ssh"
+    ssh.mkdir(parents=True, exist_ok=True)
+    ssh.chmod(0o700)
+    (ssh / "authorized_keys").write_text(Path(str(key) + ".pub").read_text())
+    (ssh / "authorized_keys").chmod(0o600)
+    # The board's kernel config appears where a Turris exposes it: /proc/config.gz.
+    cfg = (HERE / "boards" / (board + ".config")).read_bytes()
+    with gzip.GzipFile(cdir / "config.gz", "wb", mtime=0) as fh:
+        fh.write(cfg)
+    conf = [
+        "# turris-sim router %s (board %s)" % (name, board),
+        "lxc.uts.name = %s" % hostname,
+        "lxc.rootfs.path = overlay:%s:%s" % (base_rootfs, upper),
+        "lxc.net.0.type = veth",
+        "lxc.net.0.link = %s" % BRIDGE,
+        "lxc.net.0.flags = up",
+        "lxc.net.0.name = eth0",
+        "lxc.net.0.veth.pair = tsim%02d" % int(ip.rsplit(".", 1)[1]),
+        "lxc.net.0.ipv4.address = %s/24" % ip,
+        "lxc.net.0.ipv4.gateway = %s" % BRIDGE_ADDR,
+        "lxc.mount.auto = cgroup:mixed proc:mixed sys:mixed",
+        "lxc.mount.entry = %s proc/config.gz none bind,ro 0 0" % (cdir / "config.gz"),
+        "lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777 0 0",
+        "lxc.apparmor.profile = unconfined",
+        "lxc.pty.max = 64",
+        "lxc.tty.max = 0",
+        "lxc.autodev = 1",
+        "lxc.include = /usr/share/lxc/config/nesting.conf",
+        "lxc.cgroup.devices.allow = a",
+        "lxc.cgroup2.devices.allow = a",
+        "lxc.cap.drop =",
+        "lxc.init.cmd = /sbin/init",
+        "lxc.signal.halt = SIGUSR2",
+        "lxc.log.file = %s" % (cdir / "console.log"),
+        "lxc.log.level = WARN",
+    ]
+    (cdir / "config").write_text("\n".join(conf) + "\n")
+    state["routers"][name] = {"fleet": name.split("-")[1], "index": index, "board": board, "ip": ip,
+                              "hostname": hostname, "base": base_rootfs.parent.name}
+    save_state(state)
+
+
+def start_router(name):
+    if not router_running(name):
+        lxc("lxc-start", "-n", name)
+
+
+def wait_ssh(ip, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((ip, 22), timeout=2) as s:
+                s.settimeout(3)
+                if s.recv(16).startswith(b"SSH-"):
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SimError("router at %s did not answer on SSH within %ds" % (ip, timeout))
+
+
+def destroy_router(name, state):
+    cdir = LXCPATH / name
+    if router_exists(name):
+        if router_running(name):
+            lxc("lxc-stop", "-n", name, "-k", check=False)
+        # Overlay work dir and nested mounts may remain: unmount below the container first.
+        for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
+            mnt = line.split()[1]
+            if mnt.startswith(str(cdir) + "/"):
+                run(["umount", "-l", mnt], check=False, capture=True)
+    shutil.rmtree(cdir, ignore_errors=True)
+    state["routers"].pop(name, None)
+    save_state(state)
+
+
+# --------------------------------------------------------------------------- commands
+
+def fleet_routers(state, fleet):
+    return sorted((n for n, r in state["routers"].items() if r["fleet"] == fleet),
+                  key=lambda n: state["routers"][n]["index"])
+
+
+def validate_fleet(fleet):
+    if not fleet or not fleet.replace("_", "").isalnum() or len(fleet) > 16:
+        raise SimError("invalid fleet name %r: use 1-16 letters, digits or '_'" % fleet)
+
+
+def cmd_up(args):
+    validate_fleet(args.fleet)
+    if not 1 <= args.count <= MAX_COUNT:
+        raise SimError("invalid --count %d: a fleet has 1 to %d routers" % (args.count, MAX_COUNT))
+    if args.board not in list(BOARDS) + ["mixed"]:
+        raise SimError("unknown --board %r: choose one of turris1x, omnia, mox, mixed" % args.board)
+    state = load_state()
+    others = sum(1 for r in state["routers"].values() if r["fleet"] != args.fleet)
+    if others + args.count > MAX_ROUTERS:
+        raise SimError("--count %d would make %d routers in all fleets; the limit is %d"
+                       % (args.count, others + args.count, MAX_ROUTERS))
+    for tool in ("lxc-start", "debootstrap", "ssh-keygen", "ip"):
+        if not shutil.which(tool):
+            raise SimError("%s is not installed: run `make hostdeps` (tests/sim/install-host-deps.sh)" % tool)
+    base = ensure_base()
+    key = ensure_ssh_key()
+    ensure_bridge()
+    LXCPATH.mkdir(parents=True, exist_ok=True)
+    wanted = {}
+    for i in range(1, args.count + 1):
+        board = MIXED[(i - 1) % 3] if args.board == "mixed" else args.board
+        wanted["tsim-%s-%d" % (args.fleet, i)] = (i, board)
+    for name in fleet_routers(state, args.fleet):
+        if name not in wanted:
+            destroy_router(name, state)
+    for name, (i, board) in wanted.items():
+        cur = state["routers"].get(name)
+        fresh = (cur and cur["board"] == board and cur.get("base") == base.parent.name
+                 and router_exists(name))
+        if not fresh:
+            create_router(state, name, board, i, base, key)
+        start_router(name)
+    for name in wanted:
+        wait_ssh(state["routers"][name]["ip"])
+    path = write_inventory(state, args.fleet)
+    log("fleet %s: %d router(s) up; inventory: %s" % (args.fleet, len(wanted), path))
+
+
+def cmd_down(args):
+    state = load_state()
+    names = fleet_routers(state, args.fleet) if args.fleet else sorted(state["routers"])
+    if not args.fleet and LXCPATH.exists():
+        names = sorted(set(names) | {p.name for p in LXCPATH.iterdir() if p.name.startswith("tsim-")})
+    for name in names:
+        destroy_router(name, state)
+    if args.fleet:
+        inv = HOME / ("inventory-%s.yml" % args.fleet)
+        if inv.exists():
+            inv.unlink()
+    if not state["routers"]:
+        stop_services()
+        remove_bridge()
+        for inv in HOME.glob("inventory-*.yml"):
+            inv.unlink()
+    log("removed %d router(s)" % len(names))
+
+
+def stop_services():
+    """Stop helper processes started for the fleet (HTTP servers for feeds and images)."""
+    for pidfile in (HOME / "run").glob("*.pid") if (HOME / "run").exists() else []:
+        try:
+            os.kill(int(pidfile.read_text().strip()), 15)
+        except (ValueError, ProcessLookupError):
+            pass
+        pidfile.unlink()
+
+
+def router_list(state, fleet):
+    names = fleet_routers(state, fleet) if fleet else sorted(state["routers"])
+    out = []
+    for n in names:
+        r = dict(state["routers"][n])
+        r["name"] = n
+        r["inventory_name"] = "%s-%d" % (r["fleet"], r["index"])
+        r["state"] = "RUNNING" if router_running(n) else "STOPPED"
+        out.append(r)
+    return out
+
+
+def cmd_status(args):
+    routers = router_list(load_state(), args.fleet)
+    if args.json:
+        print(json.dumps(routers, indent=2))
+        return
+    if not routers:
+        print("no simulated routers")
+        return
+    print("%-14s %-10s %-14s %-16s %s" % ("router", "board", "address", "hostname", "state"))
+    for r in routers:
+        print("%-14s %-10s %-14s %-16s %s" % (r["inventory_name"], r["board"], r["ip"], r["hostname"],
+                                              r["state"]))
+
+
+def write_inventory(state, fleet):
+    key = HOME / "ssh" / "id_ed25519"
+    lines = [
+        "# Written by tests/sim/turris_sim.py for fleet %s. Connection settings as for a real Turris:" % fleet,
+        "# dropbear offers no sftp, so files go over scp in its legacy protocol (-O) or pipelining.",
+        "all:",
+        "  children:",
+        "    turris:",
+        "      hosts:",
+    ]
+    for r in router_list(state, fleet):
+        lines.append("        %s:" % r["inventory_name"])
+        lines.append("          ansible_host: %s" % r["ip"])
+        lines.append("          tsim_board: %s" % r["board"])
+    lines += [
+        "      vars:",
+        "        ansible_user: root",
+        "        ansible_ssh_private_key_file: %s" % key,
+        "        ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        " -o LogLevel=ERROR",
+        "        ansible_ssh_transfer_method: scp",
+        "        ansible_scp_extra_args: -O",
+        "        ansible_pipelining: true",
+        "        ansible_python_interpreter: /usr/bin/python3",
+    ]
+    path = HOME / ("inventory-%s.yml" % fleet)
+    HOME.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def cmd_inventory(args):
+    validate_fleet(args.fleet)
+    state = load_state()
+    if not fleet_routers(state, args.fleet):
+        raise SimError("fleet %s has no routers: run `make sim-up` first" % args.fleet)
+    print(write_inventory(state, args.fleet))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="turris_sim.py", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="bring a fleet up (idempotent)")
+    up.add_argument("--count", type=int, default=3)
+    up.add_argument("--board", default="mixed")
+    up.add_argument("--fleet", default="sim")
+    down = sub.add_parser("down", help="remove a fleet, or everything")
+    down.add_argument("--fleet")
+    st = sub.add_parser("status", help="list routers")
+    st.add_argument("--fleet")
+    st.add_argument("--json", action="store_true")
+    inv = sub.add_parser("inventory", help="print the path of a fleet's Ansible inventory")
+    inv.add_argument("--fleet", default="sim")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print("turris-sim: error: must run as root (it creates LXC containers and a bridge)", file=sys.stderr)
+        return 2
+    try:
+        {"up": cmd_up, "down": cmd_down, "status": cmd_status, "inventory": cmd_inventory}[args.cmd](args)
+    except SimError as e:
+        print("turris-sim: error: %s" % e, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
