@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""uci_kernel_config run as Ansible runs it (a real process), on build-tree files in temp dirs."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kc
+
+COLLECTIONS = Path(__file__).resolve().parents[4] / '.build' / 'collections'
+MODULE = 'ansible_collections.turris.containers.plugins.modules.uci_kernel_config'
+
+
+def run(tmp_path, check=False, diff=False, user=None, **args):
+    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_tmpdir=str(tmp_path))
+    cmd = [sys.executable, '-m', MODULE]
+    if user:
+        cmd = ['setpriv', '--reuid', user, '--regid', 'nogroup', '--clear-groups'] + cmd
+    proc = subprocess.run(cmd, cwd=str(COLLECTIONS), input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """An OpenWrt-layout tree for the Turris 1.x on Linux 3.10."""
+    root = tmp_path / 'tree'
+    tl = root / 'target' / 'linux' / 'mpc85xx'
+    (tl / 'p2020').mkdir(parents=True)
+    (tl / 'Makefile').write_text('BOARD:=mpc85xx\nKERNEL_PATCHVER:=3.10\n')
+    (tl / 'p2020' / 'config-default').write_text('# Turris 1.x\nCONFIG_FSL_ULI1575=y\n# CONFIG_MATH_EMULATION is not set\n')
+    (root / '.config').write_text('CONFIG_TARGET_mpc85xx=y\nCONFIG_TARGET_BOARD="mpc85xx"\n'
+                                  '# CONFIG_KERNEL_USER_NS is not set\nCONFIG_KERNEL_CGROUPS=y\n'
+                                  'CONFIG_PACKAGE_kmod-fs-xfs=y\n')
+    os.chmod(str(root / '.config'), 0o640)
+    return root
+
+
+def test_check_apply_idempotent(tree, tmp_path):
+    dot = tree / '.config'
+    before = dot.read_text()
+    args = dict(path=str(dot), presets=['containers'], packages={'kmod-fs-xfs': 'n'})
+    res = run(tmp_path, check=True, diff=True, **args)
+    assert res['changed'] is True and res['kind'] == 'openwrt' and res['kernel_version'] == '3.10'
+    assert dot.read_text() == before
+    assert res['diff']['before'] == before and 'CONFIG_KERNEL_USER_NS=y' in res['diff']['after']
+    res2 = run(tmp_path, diff=True, **args)
+    assert res2['changed'] is True and res2['diff'] == res['diff']
+    after = dot.read_text()
+    assert after == res['diff']['after']
+    assert oct(dot.stat().st_mode & 0o777) == oct(0o640)
+    values = kc.kernel_values(after, 'openwrt')
+    for sym in kc.PRESET_CONTAINERS:
+        assert values[sym] == 'y', sym
+    assert '# CONFIG_PACKAGE_kmod-fs-xfs is not set' in after.splitlines()
+    assert run(tmp_path, check=True, **args)['changed'] is False
+    assert run(tmp_path, **args)['changed'] is False
+    assert dot.read_text() == after
+
+
+def test_target_config_gets_docker_and_ppc_debian(tree, tmp_path):
+    cfg = tree / 'target' / 'linux' / 'mpc85xx' / 'p2020' / 'config-default'
+    res = run(tmp_path, path=str(cfg), presets=['docker', 'ppc_debian'], backup=True)
+    assert res['changed'] and res['kind'] == 'kernel' and res['kernel_version'] == '3.10'
+    text = cfg.read_text()
+    assert text.splitlines()[:3] == ['# Turris 1.x', 'CONFIG_FSL_ULI1575=y', 'CONFIG_MATH_EMULATION=y']
+    values = kc.kernel_values(text)
+    assert values['OVERLAYFS_FS'] == 'y' and values['EXT4_FS_SECURITY'] == 'y'
+    assert Path(res['backup_file']).read_text().endswith('# CONFIG_MATH_EMULATION is not set\n')
+    assert {c['symbol'] for c in res['changes']} >= {'MATH_EMULATION', 'VETH'}
+
+
+def test_symbols_values_and_fragment(tmp_path):
+    frag = tmp_path / 'lxc'
+    frag.write_text('# CGroups\nCONFIG_KERNEL_CGROUP_DEBUG=y\nCONFIG_KERNEL_SECCOMP=n\n')
+    res = run(tmp_path, path=str(frag), symbols={'CGROUP_DEBUG': 'absent', 'USER_NS': False,
+                                                 'NR_CPUS': 4, 'DEFAULT_HOSTNAME': 'turris'})
+    assert res['kind'] == 'fragment'
+    assert frag.read_text() == ('# CGroups\nCONFIG_KERNEL_SECCOMP=n\nCONFIG_KERNEL_USER_NS=n\n'
+                                'CONFIG_KERNEL_NR_CPUS=4\nCONFIG_KERNEL_DEFAULT_HOSTNAME="turris"\n')
+
+
+def test_userns_with_xfs_refused_on_3_10(tree, tmp_path):
+    dot = tree / '.config'
+    before = dot.read_text()
+    res = run(tmp_path, path=str(dot), presets=['containers'])
+    assert res.get('failed') and 'kmod-fs-xfs' in res['msg'] and '3.10' in res['msg']
+    assert dot.read_text() == before
+    # the same on a 3.12 tree is fine
+    res = run(tmp_path, path=str(dot), presets=['containers'], kernel_version='3.12', _ansible_check_mode=True)
+    assert not res.get('failed') and res['changed']
+    cfg = tmp_path / 'config-3.10'
+    cfg.write_text('CONFIG_XFS_FS=m\n')
+    res = run(tmp_path, path=str(cfg), symbols={'USER_NS': 'y'})
+    assert res.get('failed') and 'XFS_FS' in res['msg']
+    assert cfg.read_text() == 'CONFIG_XFS_FS=m\n'
+
+
+@pytest.mark.parametrize('args, words', [
+    (dict(symbols={'user_ns': 'y'}), ['user_ns', '[A-Z0-9_]+']),
+    (dict(symbols={'CONFIG-X': 'y'}), ['CONFIG-X']),
+    (dict(symbols={'USER_NS': ['y']}), ['USER_NS']),
+    (dict(presets=['podman']), ['podman', 'containers']),
+    (dict(packages={'Kmod_XFS': 'y'}), ['Kmod_XFS']),
+    (dict(packages={'kmod-veth': 'yes please'}), ['kmod-veth']),
+    (dict(kernel_version='three'), ['three']),
+])
+def test_bad_input_fails_and_writes_nothing(tree, tmp_path, args, words):
+    dot = tree / '.config'
+    before = dot.read_text()
+    res = run(tmp_path, path=str(dot), **args)
+    assert res.get('failed'), res
+    for word in words:
+        assert word in res['msg']
+    assert dot.read_text() == before
+
+
+def test_packages_refused_in_kernel_config(tree, tmp_path):
+    cfg = tree / 'target' / 'linux' / 'mpc85xx' / 'p2020' / 'config-default'
+    before = cfg.read_text()
+    res = run(tmp_path, path=str(cfg), packages={'kmod-veth': 'y'})
+    assert res.get('failed') and 'kmod-veth' in res['msg']
+    assert cfg.read_text() == before
+
+
+def test_missing_path_and_directory(tree, tmp_path):
+    res = run(tmp_path, path=str(tree / 'nope' / '.config'), presets=['containers'])
+    assert res.get('failed') and 'does not exist' in res['msg']
+    res = run(tmp_path, path=str(tree), presets=['containers'])
+    assert res.get('failed') and 'directory' in res['msg']
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which('setpriv') is None,
+                    reason='needs root and setpriv (util-linux) to run the module as nobody')
+def test_unreadable_config_fails(tmp_path):
+    shared = Path(tempfile.mkdtemp(prefix='kconfig-'))  # a directory nobody may enter
+    os.chmod(str(shared), 0o755)
+    cfg = shared / 'config-4.14'
+    cfg.write_text('CONFIG_X=y\n')
+    cfg.chmod(0o000)
+    res = run(tmp_path, user='nobody', path=str(cfg), symbols={'Y': 'y'})
+    assert res.get('failed') and 'cannot read' in res['msg'] and str(cfg) in res['msg']
+    cfg.chmod(0o644)
+    assert cfg.read_text() == 'CONFIG_X=y\n'
+    shutil.rmtree(str(shared))
