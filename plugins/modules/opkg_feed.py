@@ -1,0 +1,429 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) turris.containers contributors
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: opkg_feed
+short_description: Manage an opkg package feed, its usign key and its Turris updater registration
+version_added: 0.1.0
+description:
+  - Declares one opkg feed (a C(src/gz NAME URL) line) in an opkg configuration file,
+    installs the usign public key that signs its index as C(/etc/opkg/keys/<fingerprint>)
+    (the name C(usign -F) prints and C(opkg-key add) uses), and on Turris OS registers
+    the feed with the updater (C(pkgupdate)) in a C(/etc/updater/conf.d) file of its own,
+    because the updater removes packages that come from feeds it does not know.
+  - Signature checking stays on. The module never removes C(option check_signature); a feed
+    without a key needs an explicit O(trusted=false) and gets a warning.
+  - A feed name declared in another opkg configuration file (C(/etc/opkg.conf),
+    C(/etc/opkg/*.conf)) is an error that names both files: opkg would skip one of them.
+  - Edits keep the other lines and comments of the file; files are written atomically
+    and keep their mode.
+author:
+  - turris.containers contributors
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is written and C(opkg update) is not run; C(changed) and the diff are computed.
+  diff_mode:
+    support: full
+    description: One diff per file that changes (feed file, key file, updater file).
+options:
+  name:
+    description:
+      - Feed name, also the list file name in opkg's C(lists_dir) and the updater repository name.
+      - 1 to 64 characters from C(A-Z a-z 0-9 _ . + -), starting with a letter or digit.
+    type: str
+    required: true
+  url:
+    description:
+      - Base URL of the feed; opkg fetches C(URL/Packages.gz) (and C(URL/Packages.sig)).
+      - Schemes C(http), C(https), C(ftp), C(file). Required when O(state=present).
+    type: str
+  state:
+    description:
+      - V(present) declares the feed; V(absent) removes its line, its updater file and,
+        when O(key) is given, its key.
+    type: str
+    choices: [present, absent]
+    default: present
+  compressed:
+    description:
+      - V(true) writes C(src/gz) (the index is C(Packages.gz)), the only form the Turris updater reads.
+      - V(false) writes C(src) (plain C(Packages)); the feed is then not registered with the updater.
+    type: bool
+    default: true
+  key:
+    description:
+      - The usign public key that signs the feed index, as the text of a C(.pub) file
+        (C(untrusted comment:) line and base64 line, or only the base64 line), or the path
+        of such a file on the managed host.
+      - Installed as C(/etc/opkg/keys/<fingerprint>), 16 lowercase hex digits.
+      - Use P(ansible.builtin.file#lookup) to send a key file from the controller.
+    type: str
+  trusted:
+    description:
+      - Must be set to V(false) to declare a feed without O(key). opkg then keeps its index
+        only if some key already in C(/etc/opkg/keys) signs it (while C(check_signature) is on).
+    type: bool
+    default: true
+  file:
+    description:
+      - The opkg configuration file that holds the feed line (a path inside O(root)).
+      - opkg reads only C(/etc/opkg.conf) and C(/etc/opkg/*.conf).
+    type: path
+    default: /etc/opkg/customfeeds.conf
+  updater:
+    description:
+      - Register the feed with the Turris updater in C(/etc/updater/conf.d/turris-containers-feed-<name>.lua).
+      - V(auto) does so on Turris OS (when C(/etc/turris-version) exists); V(always) and V(never) force it.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  update_cache:
+    description:
+      - Run C(opkg update) afterwards and fail unless opkg kept the feed's index
+        (downloaded and, with C(check_signature), verified).
+    type: bool
+    default: false
+  root:
+    description:
+      - Root directory of the system to configure, like opkg's C(--offline-root); every other
+        path is taken inside it. For images and tests.
+    type: path
+    default: /
+notes:
+  - Packages are installed with M(community.general.opkg); on Turris OS also list them for the updater.
+seealso:
+  - module: community.general.opkg
+"""
+
+EXAMPLES = r"""
+- name: Add the patched Docker feed of the Turris 1.x with its signing key
+  turris.containers.opkg_feed:
+    name: turris_docker
+    url: https://feeds.example.org/turris1x/docker
+    key: "{{ lookup('ansible.builtin.file', 'files/docker-feed.pub') }}"
+    update_cache: true
+
+- name: Use a key file already on the router
+  turris.containers.opkg_feed:
+    name: local_feed
+    url: http://192.0.2.1/feed
+    key: /root/feed.pub
+
+- name: A feed without a key of its own (warned about)
+  turris.containers.opkg_feed:
+    name: mirror
+    url: https://mirror.example.org/packages
+    trusted: false
+
+- name: Remove the feed, its updater registration and its key
+  turris.containers.opkg_feed:
+    name: turris_docker
+    state: absent
+    key: "{{ lookup('ansible.builtin.file', 'files/docker-feed.pub') }}"
+"""
+
+RETURN = r"""
+fingerprint:
+  description: Fingerprint of O(key) (16 lowercase hex digits, as C(usign -F)); null without a key.
+  returned: always
+  type: str
+  sample: b8b13ca0718d2efe
+key_file:
+  description: Path of the installed key; null without a key.
+  returned: always
+  type: str
+  sample: /etc/opkg/keys/b8b13ca0718d2efe
+line:
+  description: The feed line written (null when O(state=absent)).
+  returned: always
+  type: str
+  sample: src/gz turris_docker https://feeds.example.org/turris1x/docker
+file:
+  description: The opkg configuration file edited.
+  returned: always
+  type: str
+  sample: /etc/opkg/customfeeds.conf
+updater_file:
+  description: The updater registration file managed; null when the updater is not used.
+  returned: always
+  type: str
+  sample: /etc/updater/conf.d/turris-containers-feed-turris_docker.lua
+check_signature:
+  description: Whether C(option check_signature) is set in the opkg configuration.
+  returned: always
+  type: bool
+  sample: true
+cache_updated:
+  description: Whether C(opkg update) ran.
+  returned: always
+  type: bool
+  sample: false
+"""
+
+import glob
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+
+from ansible_collections.turris.containers.plugins.module_utils import _opkg
+from ansible_collections.turris.containers.plugins.module_utils import _usign
+
+
+class FeedManager:
+    """Decides the file contents for one feed, then writes them."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.root = self.params["root"] or "/"
+        self.changes = []  # (path, before or None, after or None)
+        self.result = dict(changed=False, fingerprint=None, key_file=None, line=None,
+                           file=self.params["file"], updater_file=None,
+                           check_signature=False, cache_updated=False)
+
+    def path(self, router_path):
+        """Host path of a router path under ``root``."""
+        return os.path.join(self.root, router_path.lstrip("/"))
+
+    def read(self, router_path):
+        host = self.path(router_path)
+        try:
+            with open(host, "rb") as f:
+                return to_text(f.read(), errors="surrogate_or_strict")
+        except IOError as exc:
+            if not os.path.exists(host):
+                return None
+            self.module.fail_json(msg="cannot read %s: %s" % (host, to_native(exc)))
+
+    def plan(self, router_path, after):
+        before = self.read(router_path)
+        if before != after:
+            self.changes.append((router_path, before, after))
+
+    # -- validation -------------------------------------------------------------------
+
+    def parse_key(self):
+        key = self.params["key"]
+        if key is None:
+            return None
+        text = key
+        single = key.strip()
+        if "\n" not in single:
+            candidate = os.path.expanduser(single)
+            if os.path.isfile(candidate):
+                try:
+                    with open(candidate, "rb") as f:
+                        text = to_text(f.read(), errors="surrogate_or_strict")
+                except (IOError, UnicodeError) as exc:
+                    self.module.fail_json(msg="key file %s cannot be read: %s" % (candidate, to_native(exc)))
+            elif single.startswith(("/", "~", "./", "../")):
+                self.module.fail_json(msg="key %r: no such file on the managed host; give the text of a "
+                                          "usign public key or the path of a .pub file" % key)
+        try:
+            return _usign.parse_public_key(text)
+        except _usign.UsignError as exc:
+            self.module.fail_json(msg="key is not a usign public key (%s); expected the text or path of a "
+                                      "file written by 'usign -G -p KEY.pub': a line 'untrusted comment: ...' "
+                                      "and a line of base64" % to_native(exc))
+
+    def validate(self):
+        params = self.params
+        try:
+            _opkg.check_feed_name(params["name"])
+            if params["state"] == "present":
+                _opkg.check_feed_url(params["url"])
+        except _opkg.OpkgConfError as exc:
+            self.module.fail_json(msg=to_native(exc))
+        key = self.parse_key()
+        if params["state"] == "present":
+            if key is None and params["trusted"]:
+                self.module.fail_json(
+                    msg="feed %s has no key: give key (the usign public key that signs its Packages index), "
+                        "or set trusted: false to declare it without one" % params["name"])
+            if key is not None and not params["trusted"]:
+                self.module.fail_json(msg="feed %s: key and trusted: false contradict each other; "
+                                          "drop one of them" % params["name"])
+        if not params["file"].startswith("/"):
+            self.module.fail_json(msg="file %r must be an absolute path (inside root)" % params["file"])
+        if not os.path.isdir(self.root):
+            self.module.fail_json(msg="root %s is not a directory" % self.root)
+        return key
+
+    # -- decisions --------------------------------------------------------------------
+
+    def conf_files(self):
+        """Router paths of the opkg configuration files opkg reads, plus ``file``."""
+        paths = [_opkg.MAIN_CONF]
+        pattern = os.path.join(self.path(_opkg.CONF_DIR), "*.conf")
+        for host in sorted(glob.glob(pattern)):
+            paths.append(_opkg.CONF_DIR + "/" + os.path.basename(host))
+        if self.params["file"] not in paths:
+            paths.append(self.params["file"])
+        return paths
+
+    def check_duplicates(self, texts):
+        name = self.params["name"]
+        target = self.params["file"]
+        others = [p for p in texts if p != target and texts[p] is not None and _opkg.feed_entries(texts[p], name)]
+        if others:
+            self.module.fail_json(
+                msg="feed %s is declared in %s, and this task manages it in %s: opkg takes a feed name "
+                    "once; remove it from %s or choose another name"
+                    % (name, " and ".join(others), target, " and ".join(others)))
+
+    def use_updater(self):
+        mode = self.params["updater"]
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        return os.path.exists(self.path(_opkg.TURRIS_VERSION))
+
+    def decide(self, key):
+        params = self.params
+        name = params["name"]
+        present = params["state"] == "present"
+        target = params["file"]
+
+        paths = self.conf_files()
+        texts = dict((p, self.read(p)) for p in paths)
+        self.check_duplicates(texts)
+        if target != _opkg.MAIN_CONF and not (os.path.dirname(target) == _opkg.CONF_DIR and target.endswith(".conf")):
+            self.module.warn("opkg reads only %s and %s/*.conf: it will not see %s"
+                             % (_opkg.MAIN_CONF, _opkg.CONF_DIR, target))
+        self.result["check_signature"] = any(
+            "check_signature" in _opkg.options(t) for t in texts.values() if t is not None)
+
+        current = texts[target] or ""
+        if present:
+            line = _opkg.feed_line(name, params["url"], params["compressed"])
+            self.result["line"] = line
+            new = _opkg.set_feed(current, name, line)
+        else:
+            new = _opkg.remove_feed(current, name)
+        if texts[target] is not None or new:
+            self.plan(target, new)
+
+        key_path = None
+        if key is not None:
+            key_path = _opkg.KEYS_DIR + "/" + key.fingerprint
+            self.result["fingerprint"] = key.fingerprint
+            self.result["key_file"] = key_path
+            existing = self.read(key_path)
+            if present:
+                if existing is None or not _usign.same_key(existing, _usign.format_public_key(key)):
+                    comment = key.comment if key.comment else "key of opkg feed %s" % name
+                    self.changes.append((key_path, existing, _usign.format_public_key(key, comment)))
+                if not self.result["check_signature"]:
+                    self.module.warn("option check_signature is not set in the opkg configuration: opkg does "
+                                     "not verify feed signatures, the key %s is not used" % key.fingerprint)
+            elif existing is not None:
+                self.changes.append((key_path, existing, None))
+        elif present:
+            self.module.warn("feed %s has no key (trusted: false): while check_signature is on, opkg update drops "
+                             "its index unless a key already in %s signs it" % (name, _opkg.KEYS_DIR))
+
+        if self.use_updater():
+            updater_path = _opkg.UPDATER_CONF_DIR + "/" + _opkg.updater_file_name(name)
+            self.result["updater_file"] = updater_path
+            if present and params["compressed"]:
+                lua = _opkg.updater_repository(name, params["url"], [key_path] if key_path else [], target)
+                self.plan(updater_path, lua)
+            else:
+                if present:
+                    self.module.warn("the Turris updater reads only src/gz feeds: feed %s (compressed: false) is "
+                                     "not registered with it, and packages from it may be removed by an update"
+                                     % name)
+                if self.read(updater_path) is not None:
+                    self.plan(updater_path, None)
+
+    # -- actions ----------------------------------------------------------------------
+
+    def write(self, router_path, content):
+        host = self.path(router_path)
+        directory = os.path.dirname(host)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(host), dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(to_bytes(content))
+            self.module.atomic_move(tmp, host)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def apply(self):
+        for router_path, dummy, after in self.changes:
+            if after is None:
+                os.unlink(self.path(router_path))
+            else:
+                self.write(router_path, after)
+
+    def update_cache(self):
+        opkg = self.module.get_bin_path("opkg", required=True)
+        cmd = [opkg]
+        if os.path.realpath(self.root) != "/":
+            cmd += ["--offline-root", self.root, "-f", self.path(_opkg.MAIN_CONF)]
+        cmd.append("update")
+        rc, out, err = self.module.run_command(cmd, environ_update=dict(LANG="C", LC_ALL="C"))
+        self.result["cache_updated"] = True
+        if self.params["state"] != "present":
+            return
+        texts = [t for t in (self.read(p) for p in self.conf_files()) if t is not None]
+        listed = self.path(_opkg.lists_dir(texts).rstrip("/") + "/" + self.params["name"])
+        if not os.path.exists(listed):
+            self.module.fail_json(
+                msg="opkg update did not keep the index of feed %s (download or signature check failed, rc %d)"
+                    % (self.params["name"], rc), rc=rc, stdout=out, stderr=err, **self.result)
+
+    def run(self):
+        key = self.validate()
+        self.decide(key)
+        changed = bool(self.changes)
+        self.result["changed"] = changed
+        if self.module._diff:
+            self.result["diff"] = [
+                dict(before_header=self.path(p) if before is not None else "/dev/null",
+                     after_header=self.path(p) if after is not None else "/dev/null",
+                     before=before or "", after=after or "")
+                for p, before, after in self.changes]
+        if not self.module.check_mode:
+            self.apply()
+            if self.params["update_cache"]:
+                self.update_cache()
+        self.module.exit_json(**self.result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            url=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            compressed=dict(type="bool", default=True),
+            key=dict(type="str", no_log=False),
+            trusted=dict(type="bool", default=True),
+            file=dict(type="path", default=_opkg.CUSTOM_FEEDS),
+            updater=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            update_cache=dict(type="bool", default=False),
+            root=dict(type="path", default="/"),
+        ),
+        required_if=[("state", "present", ["url"])],
+        supports_check_mode=True,
+    )
+    FeedManager(module).run()
+
+
+if __name__ == "__main__":
+    main()
