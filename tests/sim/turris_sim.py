@@ -499,34 +499,34 @@ def cmd_status(args):
                                               r["state"]))
 
 
+CONNECTION_VARS = {
+    "ansible_user": "root",
+    "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+    # dropbear offers no sftp: files go over scp in its legacy protocol (-O), or pipelining.
+    "ansible_ssh_transfer_method": "scp",
+    "ansible_scp_extra_args": "-O",
+    "ansible_pipelining": True,
+    "ansible_python_interpreter": "/usr/bin/python3",
+}
+
+
+def inventory_dict(state, fleet):
+    """The fleet as an Ansible inventory: group ``turris``, one host per router."""
+    hosts = {}
+    for name in fleet_routers(state, fleet):
+        r = state["routers"][name]
+        hosts["%s-%d" % (r["fleet"], r["index"])] = {"ansible_host": r["ip"], "tsim_board": r["board"],
+                                                    "tsim_container": name}
+    group_vars = dict(CONNECTION_VARS, ansible_ssh_private_key_file=str(HOME / "ssh" / "id_ed25519"))
+    return {"all": {"children": {"turris": {"hosts": hosts, "vars": group_vars}}}}
+
+
 def write_inventory(state, fleet):
-    key = HOME / "ssh" / "id_ed25519"
-    lines = [
-        "# Written by tests/sim/turris_sim.py for fleet %s. Connection settings as for a real Turris:" % fleet,
-        "# dropbear offers no sftp, so files go over scp in its legacy protocol (-O) or pipelining.",
-        "all:",
-        "  children:",
-        "    turris:",
-        "      hosts:",
-    ]
-    for r in router_list(state, fleet):
-        lines.append("        %s:" % r["inventory_name"])
-        lines.append("          ansible_host: %s" % r["ip"])
-        lines.append("          tsim_board: %s" % r["board"])
-    lines += [
-        "      vars:",
-        "        ansible_user: root",
-        "        ansible_ssh_private_key_file: %s" % key,
-        "        ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-        " -o LogLevel=ERROR",
-        "        ansible_ssh_transfer_method: scp",
-        "        ansible_scp_extra_args: -O",
-        "        ansible_pipelining: true",
-        "        ansible_python_interpreter: /usr/bin/python3",
-    ]
+    import json as _json  # YAML is a superset of JSON: no third-party module needed here
     path = HOME / ("inventory-%s.yml" % fleet)
     HOME.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("# Written by tests/sim/turris_sim.py for fleet %s.\n%s\n"
+                    % (fleet, _json.dumps(inventory_dict(state, fleet), indent=2)))
     return path
 
 
