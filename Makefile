@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT):$(VENV)/lib/python3.11/site-pack
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: demo test bench lint unit sanity molecule sim-up sim-down sim-inventory deps venv hostdeps collection
+.PHONY: demo test bench lint ansible-lint unit sanity molecule sim-up sim-down sim-status sim-inventory deps venv hostdeps collection
 
 hostdeps:
 	@$(ROOT)/tests/sim/install-host-deps.sh
@@ -38,12 +38,45 @@ unit: venv collection
 sim-up: deps
 	$(SIM) up --count $(COUNT) --board $(BOARD)
 
-sim-down: venv
-	$(SIM) down
+sim-down:
+	@python3 $(ROOT)/tests/sim/turris_sim.py down
 
-sim-inventory: venv
-	@$(SIM) inventory
+sim-status:
+	@python3 $(ROOT)/tests/sim/turris_sim.py status
 
+sim-inventory:
+	@python3 $(ROOT)/tests/sim/turris_sim.py inventory
+
+# ---------------------------------------------------------------------------------------
+# make test: everything CI runs. lint -> unit -> molecule scenarios on simulated routers.
+test: deps
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory molecule
+
+lint: ansible-lint sanity
+
+ansible-lint: deps
+	cd $(ROOT) && $(VENV)/bin/ansible-lint --nocolor
+
+# Every scenario under extensions/molecule (resources/ holds shared playbooks, not a scenario).
+SCENARIOS ?= $(sort $(filter-out resources,$(notdir $(patsubst %/molecule.yml,%,$(wildcard $(ROOT)/extensions/molecule/*/molecule.yml)))))
+molecule: deps
+	@set -e; for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; \
+	  (cd $(ROOT) && $(VENV)/bin/molecule test -s $$s); done
+
+# ---------------------------------------------------------------------------------------
+DEMO_REPORT := $(BUILD)/demo-report.json
+demo: deps
+	$(SIM) up --count 3 --board mixed
+	cd $(ROOT) && $(VENV)/bin/ansible-playbook -i "$$($(SIM) inventory)" playbooks/site.yml \
+	  -e turris_report_file=$(DEMO_REPORT)
+	@$(PY) $(ROOT)/tests/sim/demo_report.py $(DEMO_REPORT)
+
+bench: deps
+	cd $(ROOT) && $(PY) bench/run.py
+
+# ---------------------------------------------------------------------------------------
 # ansible-test wants the collection at ansible_collections/turris/containers: sanity runs on a
 # copy of the files git knows about (tracked and untracked, not ignored).
 SANITY_TOP ?= $(BUILD)/sanity

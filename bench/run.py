@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`make bench`: figures, no assertions. Prints a table and writes bench/results.json.
+
+Each row is a function below, run against simulated routers of a fleet of its own, which
+is removed afterwards. Add rows by adding functions to ROWS.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "sim"))
+import turris_sim  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+SIM = [sys.executable, str(ROOT / "tests" / "sim" / "turris_sim.py")]
+FLEET = "bench"
+COUNT = int(os.environ.get("BENCH_COUNT", "10"))
+
+
+def env():
+    e = dict(os.environ)
+    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    e["PATH"] = "%s:%s" % (VENV_BIN, e.get("PATH", ""))
+    return e
+
+
+def timed(cmd):
+    t0 = time.monotonic()
+    res = subprocess.run(cmd, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dt = time.monotonic() - t0
+    if res.returncode != 0:
+        raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), res.stdout[-2000:]))
+    return dt, res.stdout
+
+
+def inventory():
+    return str(turris_sim.HOME / ("inventory-%s.yml" % FLEET))
+
+
+def row_fleet_up():
+    subprocess.run(SIM + ["down", "--fleet", FLEET], check=True, env=env())
+    dt, _ = timed(SIM + ["up", "--fleet", FLEET, "--count", str(COUNT), "--board", "mixed"])
+    return {"name": "sim up, %d routers (base cached)" % COUNT, "seconds": round(dt, 2)}
+
+
+def row_ping():
+    dt, _ = timed([str(VENV_BIN / "ansible"), "-i", inventory(), "all", "-m", "ansible.builtin.ping", "-f", "10"])
+    return {"name": "ansible -m ping, %d routers" % COUNT, "seconds": round(dt, 2)}
+
+
+def row_setup():
+    dt, _ = timed([str(VENV_BIN / "ansible"), "-i", inventory(), "all", "-m", "ansible.builtin.setup", "-f", "10"])
+    return {"name": "ansible -m setup, %d routers" % COUNT, "seconds": round(dt, 2)}
+
+
+def row_site():
+    dt, _ = timed([str(VENV_BIN / "ansible-playbook"), "-i", inventory(), "playbooks/site.yml", "-f", "10"])
+    return {"name": "site.yml, %d routers" % COUNT, "seconds": round(dt, 2)}
+
+
+ROWS = [row_fleet_up, row_ping, row_setup, row_site]
+
+
+def main():
+    results = []
+    try:
+        for row in ROWS:
+            r = row()
+            results.append(r)
+            print("%-45s %8.2f s" % (r["name"], r["seconds"]), flush=True)
+    finally:
+        subprocess.run(SIM + ["down", "--fleet", FLEET], env=env())
+    out = ROOT / "bench" / "results.json"
+    out.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "cpus": os.cpu_count(), "rows": results}, indent=2) + "\n")
+    print("written to %s" % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
