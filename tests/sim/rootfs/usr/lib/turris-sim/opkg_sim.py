@@ -205,7 +205,10 @@ def format_stanza(fields, order=None):
     for k in keys:
         if k in fields and fields[k] != "":
             value = fields[k]
-            if k == "Conffiles" or "\n" in value:
+            if k == "Conffiles":
+                lines = [line.strip() for line in value.splitlines() if line.strip()]
+                out.append("Conffiles:\n" + "".join(" %s\n" % line for line in lines))
+            elif "\n" in value:
                 first, _, rest = value.partition("\n")
                 out.append("%s:%s\n" % (k, (" " + first) if first else ""))
                 if rest:
