@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Copyright (c) turris.containers contributors
+# Copyright: (c) 2025, turris.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -21,11 +22,11 @@ description:
   - Signature checking stays on. The module never removes C(option check_signature); a feed
     without a key needs an explicit O(trusted=false) and gets a warning.
   - A feed name declared in another opkg configuration file (C(/etc/opkg.conf),
-    C(/etc/opkg/*.conf)) is an error that names both files: opkg would skip one of them.
+    C(/etc/opkg/*.conf)) is an error that names both files, because opkg would skip one of them.
   - Edits keep the other lines and comments of the file; files are written atomically
     and keep their mode.
 author:
-  - turris.containers contributors
+  - turris.containers contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -219,14 +220,14 @@ class FeedManager:
         text = key
         single = key.strip()
         if "\n" not in single:
-            candidate = os.path.expanduser(single)
+            candidate = single
             if os.path.isfile(candidate):
                 try:
                     with open(candidate, "rb") as f:
                         text = to_text(f.read(), errors="surrogate_or_strict")
                 except (IOError, UnicodeError) as exc:
                     self.module.fail_json(msg="key file %s cannot be read: %s" % (candidate, to_native(exc)))
-            elif single.startswith(("/", "~", "./", "../")):
+            elif single.startswith(("/", "./", "../")):
                 self.module.fail_json(msg="key %r: no such file on the managed host; give the text of a "
                                           "usign public key or the path of a .pub file" % key)
         try:

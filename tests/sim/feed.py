@@ -13,6 +13,7 @@ Command line:
   feed.py build  --out DIR --key KEY.sec --board-arch ARCH [...]   (Debian repacks: see --help)
 """
 import argparse
+import functools
 import gzip
 import hashlib
 import http.server
@@ -181,7 +182,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def serve(directory, host="127.0.0.1", port=0):
     """Serve ``directory`` over HTTP in a daemon thread; returns (server, base_url).
     Stop with server.shutdown(); server.server_close()."""
-    handler = lambda *a, **kw: _QuietHandler(*a, directory=directory, **kw)  # noqa: E731
+    handler = functools.partial(_QuietHandler, directory=directory)
     server = http.server.ThreadingHTTPServer((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

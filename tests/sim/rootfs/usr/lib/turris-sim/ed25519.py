@@ -37,11 +37,11 @@ G = (_GX, _GY, 1, _GX * _GY % P)
 IDENTITY = (0, 1, 1, 0)
 
 
-def _add(p, q):
-    a = (p[1] - p[0]) * (q[1] - q[0]) % P
-    b = (p[1] + p[0]) * (q[1] + q[0]) % P
-    c = 2 * p[3] * q[3] * D % P
-    d = 2 * p[2] * q[2] % P
+def _add(m, n):
+    a = (m[1] - m[0]) * (n[1] - n[0]) % P
+    b = (m[1] + m[0]) * (n[1] + n[0]) % P
+    c = 2 * m[3] * n[3] * D % P
+    d = 2 * m[2] * n[2] % P
     e, f, g, h = b - a, d - c, d + c, b + a
     return (e * f % P, g * h % P, f * g % P, e * h % P)
 

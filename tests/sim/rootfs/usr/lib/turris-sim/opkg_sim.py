@@ -209,7 +209,7 @@ def format_stanza(fields, order=None):
                 lines = [line.strip() for line in value.splitlines() if line.strip()]
                 out.append("Conffiles:\n" + "".join(" %s\n" % line for line in lines))
             elif "\n" in value:
-                first, _, rest = value.partition("\n")
+                first, dummy, rest = value.partition("\n")
                 out.append("%s:%s\n" % (k, (" " + first) if first else ""))
                 if rest:
                     out.append(rest + "\n")
@@ -343,7 +343,7 @@ class Opkg:
                     self.options[e.name] = e.value
         self.archs = _opkg.architectures(texts)
         for spec in self.add_archs:
-            name, _, prio = spec.partition(":")
+            name, dummy, prio = spec.partition(":")
             self.archs[name] = int(prio or 0)
         if not self.dests:
             self.dests["root"] = "/"
@@ -665,7 +665,7 @@ class Opkg:
                 return None
             fields["_local"] = arg
             return fields
-        name, _, version = arg.partition("=")
+        name, dummy, version = arg.partition("=")
         cands = [c for c in self.candidates(name) if c["Package"] == name]
         if version:
             cands = [c for c in cands if c["Version"] == version]
