@@ -233,12 +233,9 @@ class UciSection:
         self.delta_dir = p['delta_dir']
         self.secrets = set(p['secret_options'] or [])
         self.path = os.path.join(self.config_dir, self.config)
-        self.match = self._values(p['match'] or {}, 'match')
-        if self.state == 'present':
-            self.options = self._values(p['options'] or {}, 'options')
-        else:
-            self.options = dict((k, None) for k in self._names(p['options'] or {}, 'options'))
         self.result = dict(changed=False, section=None, removed=[], changes=[], pending_changes=[], config_file=self.path)
+        self.match = {}
+        self.options = {}
 
     # -- validation (before anything is read or written) ----------------------------------
 
@@ -253,6 +250,12 @@ class UciSection:
             self.fail("Invalid section name %r: UCI section names allow %s." % (self.section, uci.NAME_RULE))
         if self.type is not None and not uci.validate_type(self.type):
             self.fail("Invalid section type %r: a UCI section type must be %s." % (self.type, uci.TYPE_RULE))
+        p = self.module.params
+        self.match = self._values(p['match'] or {}, 'match')
+        if self.state == 'present':
+            self.options = self._values(p['options'] or {}, 'options')
+        else:
+            self.options = dict((k, None) for k in self._names(p['options'] or {}, 'options'))
 
     def _names(self, values, what):
         for key in values:

@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""turris.containers.uci and uci_info run as Ansible runs them (a subprocess with JSON
+arguments) on real files in temp dirs; files written are checked with the simulator's ``uci``."""
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[4]
+UCI_CLI = ROOT / "tests" / "sim" / "rootfs" / "sbin" / "uci"
+LXC_AUTO = (b"config global 'global'\n\toption wait_dnsmasq '1'\n\n"
+            b"config container\n\toption name 'c1'\n\toption timeout '300'\n\n"
+            b"config container\n\toption name 'asterisk'\n")
+
+
+def run_module(name, args, check=False, diff=True):
+    payload = dict(args)
+    payload["_ansible_check_mode"] = check
+    payload["_ansible_diff"] = diff
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / ".build" / "collections")
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.turris.containers.plugins.modules." + name],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module printed no JSON: %s %s" % (proc.stdout, proc.stderr))
+
+
+def cli(conf, delta, *args):
+    return subprocess.run([sys.executable, str(UCI_CLI), "-c", str(conf), "-t", str(delta)] + list(args),
+                          capture_output=True, check=True, timeout=60).stdout.decode()
+
+
+@pytest.fixture
+def router(tmp_path):
+    conf = tmp_path / "config"
+    conf.mkdir()
+    (conf / "lxc-auto").write_bytes(LXC_AUTO)
+    os.chmod(str(conf / "lxc-auto"), 0o640)
+    return {"config_dir": str(conf), "delta_dir": str(tmp_path / "delta")}
+
+
+def uci(router, **kwargs):
+    args = dict(router)
+    args.update(kwargs)
+    return args
+
+
+def converge(args):
+    """check -> apply -> check -> apply; returns the four results."""
+    out = [run_module("uci", args, check=True), run_module("uci", args), run_module("uci", args, check=True),
+           run_module("uci", args)]
+    for r in out:
+        assert not r.get("failed"), r
+    assert [r["changed"] for r in out] == [True, True, False, False]
+    return out
+
+
+def test_anonymous_section_by_match_is_updated_in_place(router):
+    conf = Path(router["config_dir"])
+    args = uci(router, config="lxc-auto", type="container", match={"name": "c1"},
+               options={"timeout": 60, "command": ["/bin/true", "it's"]})
+    before = (conf / "lxc-auto").read_bytes()
+    r = converge(args)
+    assert r[0]["diff"]["before"] == "lxc-auto.cfg02cd88=container\nlxc-auto.cfg02cd88.name='c1'\nlxc-auto.cfg02cd88.timeout='300'\n"
+    assert r[0]["diff"]["after"] == ("lxc-auto.cfg02cd88=container\nlxc-auto.cfg02cd88.name='c1'\n"
+                                     "lxc-auto.cfg02cd88.timeout='60'\nlxc-auto.cfg02cd88.command='/bin/true' 'it'\\''s'\n")
+    assert r[0]["section"] == r[1]["section"] == r[3]["section"] == "cfg02cd88"
+    assert before != (conf / "lxc-auto").read_bytes()
+    assert cli(conf, router["delta_dir"], "show", "lxc-auto.@container[0]") == r[0]["diff"]["after"]
+    assert stat.S_IMODE(os.stat(str(conf / "lxc-auto")).st_mode) == 0o640
+    assert sorted(os.listdir(str(conf))) == ["lxc-auto"]
+
+
+def test_create_named_section_then_replace_and_delete(router):
+    conf = Path(router["config_dir"])
+    converge(uci(router, config="dockerd", section="globals", type="globals",
+                 options={"data_root": "/srv/docker/", "iptables": False, "hosts": ["unix:///var/run/docker.sock"]}))
+    assert stat.S_IMODE(os.stat(str(conf / "dockerd")).st_mode) == 0o600
+    assert cli(conf, router["delta_dir"], "show", "dockerd") == (
+        "dockerd.globals=globals\ndockerd.globals.data_root='/srv/docker/'\ndockerd.globals.iptables='0'\n"
+        "dockerd.globals.hosts='unix:///var/run/docker.sock'\n")
+    # list edit
+    converge(uci(router, config="dockerd", section="globals",
+                 options={"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}))
+    assert cli(conf, router["delta_dir"], "get", "dockerd.globals.hosts") == \
+        "unix:///var/run/docker.sock tcp://0.0.0.0:2375\n"
+    # replace drops what is not listed
+    converge(uci(router, config="dockerd", section="globals", replace=True, options={"iptables": True}))
+    assert cli(conf, router["delta_dir"], "show", "dockerd.globals") == "dockerd.globals=globals\ndockerd.globals.iptables='1'\n"
+    # delete
+    r = converge(uci(router, config="dockerd", section="globals", state="absent"))
+    assert r[1]["removed"] == ["globals"] and r[3]["removed"] == []
+    assert cli(conf, router["delta_dir"], "show", "dockerd") == ""
+
+
+def test_new_anonymous_section_returns_committed_name(router):
+    r = converge(uci(router, config="lxc-auto", type="container", match={"name": "c2"}, options={"timeout": 5}))
+    assert r[1]["section"] == "cfg04cd88"
+    assert cli(router["config_dir"], router["delta_dir"], "-X", "show", "lxc-auto.cfg04cd88.name") == \
+        "lxc-auto.cfg04cd88.name='c2'\n"
+
+
+def test_equal_value_in_other_form_is_not_a_change(router):
+    conf = Path(router["config_dir"])
+    (conf / "lxc-auto").write_bytes(b"# comment kept\nconfig global global\n  option wait_dnsmasq \"1\"; option x 'y'\n")
+    before = (conf / "lxc-auto").read_bytes()
+    r = run_module("uci", uci(router, config="lxc-auto", section="global", options={"wait_dnsmasq": True, "x": "y"}))
+    assert r["changed"] is False and r["changes"] == []
+    assert (conf / "lxc-auto").read_bytes() == before
+
+
+@pytest.mark.parametrize("args,needle", [
+    ({"config": "lxc-auto", "section": "bad-name", "type": "x"}, "Invalid section name 'bad-name'"),
+    ({"config": "lxc-auto", "section": "global", "options": {"bad.opt": 1}}, "Invalid option name 'bad.opt'"),
+    ({"config": "lxc auto", "section": "x", "type": "x"}, "Invalid config (package) name 'lxc auto'"),
+    ({"config": "lxc-auto", "section": "x", "type": "a b"}, "Invalid section type 'a b'"),
+    ({"config": "nothere", "section": "x", "state": "absent"}, "UCI package 'nothere' does not exist"),
+    ({"config": "lxc-auto", "type": "container", "options": {"x": 1}}, "2 sections of type container"),
+    ({"config": "lxc-auto", "section": "newsec", "options": {"x": 1}}, "no type was given"),
+    ({"config": "lxc-auto", "section": "global", "options": {"x": {"nested": 1}}}, "options.x"),
+])
+def test_bad_input_fails_and_writes_nothing(router, args, needle):
+    conf = Path(router["config_dir"])
+    before = (conf / "lxc-auto").read_bytes()
+    r = run_module("uci", uci(router, **args))
+    assert r.get("failed") is True and needle in r["msg"], r
+    assert (conf / "lxc-auto").read_bytes() == before
+    assert stat.S_IMODE(os.stat(str(conf / "lxc-auto")).st_mode) == 0o640
+    assert sorted(os.listdir(str(conf))) == ["lxc-auto"]
+
+
+def test_malformed_file_is_reported_and_kept(router):
+    conf = Path(router["config_dir"])
+    (conf / "lxc-auto").write_bytes(b"config x 'y'\n\toption a 'never closed\n")
+    r = run_module("uci", uci(router, config="lxc-auto", section="y", options={"a": "b"}))
+    assert r["failed"] is True
+    assert "uci: Parse error (EOF with unterminated ') at line 2, byte 24" in r["msg"]
+    assert (conf / "lxc-auto").read_bytes() == b"config x 'y'\n\toption a 'never closed\n"
+
+
+def test_pending_changes_are_never_committed_nor_lost(router):
+    conf, delta = Path(router["config_dir"]), Path(router["delta_dir"])
+    cli(conf, delta, "set", "lxc-auto.global.wait_dnsmasq=0")
+    file_before = (conf / "lxc-auto").read_bytes()
+    delta_before = (delta / "lxc-auto").read_bytes()
+    r = run_module("uci", uci(router, config="lxc-auto", section="global", options={"dnsmasq_timeout": 30}))
+    assert r["failed"] is True and "uncommitted changes" in r["msg"]
+    assert r["pending_changes"] == ["lxc-auto.global.wait_dnsmasq='0'"]
+    assert (conf / "lxc-auto").read_bytes() == file_before and (delta / "lxc-auto").read_bytes() == delta_before
+    # commit=false stages next to them, seeing them as uci show does
+    args = uci(router, config="lxc-auto", section="global", options={"dnsmasq_timeout": 30}, commit=False)
+    converge(args)
+    assert (conf / "lxc-auto").read_bytes() == file_before
+    assert cli(conf, delta, "changes", "lxc-auto") == \
+        "lxc-auto.global.wait_dnsmasq='0'\nlxc-auto.global.dnsmasq_timeout='30'\n"
+    r = run_module("uci", dict(args, options={"wait_dnsmasq": "0"}), check=True)
+    assert r["changed"] is False
+
+
+def test_secret_options_are_hidden(router):
+    r = run_module("uci", uci(router, config="lxc-auto", section="global", options={"password": "s3cr3t"},
+                              secret_options=["password"]))
+    assert r["changed"] is True
+    assert "s3cr3t" not in json.dumps(r)
+    assert "s3cr3t" in (Path(router["config_dir"]) / "lxc-auto").read_text()
+
+
+def test_uci_info(router):
+    r = run_module("uci_info", uci(router, config="lxc-auto", type="container"))
+    assert [(s["name"], s["ref"], s["options"]["name"]) for s in r["sections"]] == [
+        ("cfg02cd88", "@container[0]", "c1"), ("cfg03cd88", "@container[1]", "asterisk")]
+    r = run_module("uci_info", uci(router, config="lxc-auto", section="@container[-1]"))
+    assert r["section"]["name"] == "cfg03cd88" and r["section"]["index"] == 2
+    r = run_module("uci_info", uci(router, config="nothere"))
+    assert r["exists"] is False and r["sections"] == []
+    r = run_module("uci_info", uci(router, config="lxc-auto", section="@container[x"))
+    assert r["failed"] is True and "Invalid section reference" in r["msg"]
