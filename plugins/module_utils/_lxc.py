@@ -1,0 +1,409 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) turris.containers developers
+#
+# This module_utils is PRIVATE to the turris.containers collection: it may change
+# without notice. Do not use it from other collections or from your own modules.
+#
+# Pure helpers for the lxc_container module: LXC config files, container names,
+# network and cgroup-limit keys, download-template details and lxc-* output parsing.
+# Runs on the router: Python 3.8+, standard library only.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
+CONFIG_LINE_RE = re.compile(r'^\s*(lxc\.[A-Za-z0-9_.\-]+)\s*=\s?(.*?)\s*$')
+HWADDR_RE = re.compile(r'^([0-9a-fA-F]{2}|xx)(:([0-9a-fA-F]{2}|xx)){5}$')
+CPUS_RE = re.compile(r'^\d+(-\d+)?(,\d+(-\d+)?)*$')
+MEMORY_RE = re.compile(r'^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$', re.IGNORECASE)
+
+# Keys that make the container what it is: replace_config never drops them unless named.
+STRUCTURAL_KEYS = ('lxc.rootfs.path', 'lxc.uts.name', 'lxc.include')
+
+NETWORK_KEYS = (
+    ('type', 'type'), ('link', 'link'), ('flags', 'flags'), ('name', 'name'),
+    ('hwaddr', 'hwaddr'), ('mtu', 'mtu'), ('ipv4', 'ipv4.address'), ('ipv4_gateway', 'ipv4.gateway'),
+)
+
+# limit option -> (cgroup v1 key, cgroup v2 key)
+CGROUP_KEYS = {
+    'memory_limit': ('lxc.cgroup.memory.limit_in_bytes', 'lxc.cgroup2.memory.max'),
+    'memory_swap_limit': ('lxc.cgroup.memory.memsw.limit_in_bytes', 'lxc.cgroup2.memory.swap.max'),
+    'cpu_shares': ('lxc.cgroup.cpu.shares', 'lxc.cgroup2.cpu.weight'),
+    'cpus': ('lxc.cgroup.cpuset.cpus', 'lxc.cgroup2.cpuset.cpus'),
+    'pids_limit': ('lxc.cgroup.pids.max', 'lxc.cgroup2.pids.max'),
+}
+
+# uname -m -> image architecture on images.linuxcontainers.org-style servers (Debian names)
+_LXC_ORG_ARCH = {
+    'x86_64': 'amd64', 'i686': 'i386', 'i586': 'i386', 'i386': 'i386',
+    'aarch64': 'arm64', 'armv7l': 'armhf', 'armv6l': 'armel', 'armv5tel': 'armel',
+    'ppc': 'powerpc', 'ppc64': 'ppc64', 'ppc64le': 'ppc64el', 's390x': 's390x',
+    'riscv64': 'riscv64', 'mips': 'mips', 'mipsel': 'mipsel',
+}
+
+
+class LxcError(ValueError):
+    """Invalid input, with a message that names the bad value and what is allowed."""
+
+
+# --------------------------------------------------------------------------- names
+def check_name(name):
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise LxcError(
+            "invalid container name %r: use 1-63 characters from A-Z a-z 0-9 _ . -, "
+            "starting with a letter or digit" % (name,))
+    return name
+
+
+# --------------------------------------------------------------------------- config files
+def parse_config(text):
+    """Return ``[(key, value, line)]`` for every line; ``key`` is None for comments and blanks."""
+    entries = []
+    for line in text.splitlines():
+        m = CONFIG_LINE_RE.match(line)
+        if m and not line.lstrip().startswith('#'):
+            entries.append((m.group(1), m.group(2), line))
+        else:
+            entries.append((None, None, line))
+    return entries
+
+
+def config_values(text):
+    """``{key: [values in file order]}``."""
+    values = {}
+    for key, value, dummy in parse_config(text):
+        if key is not None:
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def normalize_value(value):
+    """One config value (or a list of them) as a list of strings; booleans as 1/0 like LXC."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        out = []
+        for item in value:
+            out.extend(normalize_value(item))
+        return out
+    if isinstance(value, bool):
+        return ['1' if value else '0']
+    if isinstance(value, dict):
+        raise LxcError("config values must be strings, numbers or lists of them, not a dict: %r" % (value,))
+    return [str(value).strip()]
+
+
+def normalize_config(config):
+    """Validate the ``config`` option: ``{key: value | [values]}`` -> ``{key: [str]}``."""
+    out = {}
+    for key, value in (config or {}).items():
+        if not isinstance(key, str) or not CONFIG_LINE_RE.match('%s = x' % key):
+            raise LxcError("invalid LXC config key %r: keys look like lxc.section.name "
+                           "(see lxc.container.conf(5))" % (key,))
+        values = normalize_value(value)
+        for v in values:
+            if '\n' in v:
+                raise LxcError("config value for %s contains a newline: %r" % (key, v))
+        out[key] = values
+    return out
+
+
+def _line(key, value):
+    return '%s = %s' % (key, value) if value != '' else '%s =' % key
+
+
+def update_config(text, desired, replace=False, keep=STRUCTURAL_KEYS):
+    """Return ``text`` with every key of ``desired`` (``{key: [values]}``) holding exactly those
+    values, each key written once, at the place of its first occurrence (new keys at the end).
+    An empty list removes the key.  With ``replace``, keys neither desired nor in ``keep`` are
+    removed.  Lines whose key already holds the desired values are kept byte for byte."""
+    entries = parse_config(text)
+    current = config_values(text)
+    unchanged = set(k for k, v in desired.items() if current.get(k, []) == v)
+    out = []
+    written = set()
+    for key, dummy, line in entries:
+        if key is None:
+            out.append(line)
+        elif key in desired:
+            if key in unchanged:
+                out.append(line)
+            elif key not in written:
+                out.extend(_line(key, v) for v in desired[key])
+                written.add(key)
+        elif replace and key not in keep:
+            continue
+        else:
+            out.append(line)
+    added = [k for k in desired if k not in written and k not in unchanged and desired[k]]
+    if added:
+        if out and out[-1].strip():
+            out.append('')
+        for key in added:
+            out.extend(_line(key, v) for v in desired[key])
+    if replace:
+        # removing keys can leave runs of blank lines behind; keep at most one
+        squeezed = []
+        for line in out:
+            if not line.strip() and squeezed and not squeezed[-1].strip():
+                continue
+            squeezed.append(line)
+        out = squeezed
+    result = '\n'.join(out)
+    if out:
+        result += '\n'
+    return result
+
+
+def rootfs_path(text):
+    """The filesystem path of ``lxc.rootfs.path`` (``dir:/x`` -> ``/x``), or None."""
+    values = config_values(text).get('lxc.rootfs.path')
+    if not values:
+        return None
+    value = values[-1]
+    if ':' in value and not value.startswith('/'):
+        value = value.split(':', 1)[1]
+    return value
+
+
+# --------------------------------------------------------------------------- network
+def network_keys(network, index=0):
+    """Validate one interface spec and return ``{lxc.net.N.key: [value] or []}`` for every key
+    the module manages (options left out are removed)."""
+    if not network:
+        return {}
+    prefix = 'lxc.net.%d.' % index
+    spec = dict((k, v) for k, v in network.items() if v is not None)
+    ntype = spec.get('type', 'veth')
+    ipv4 = spec.get('ipv4')
+    if ipv4 is not None:
+        if '/' not in ipv4:
+            raise LxcError("network.ipv4 %r needs a prefix length, e.g. 192.168.1.10/24" % (ipv4,))
+        try:
+            iface = ipaddress.IPv4Interface(ipv4)
+        except ValueError as e:
+            raise LxcError("network.ipv4 %r is not an IPv4 address/prefix: %s" % (ipv4, e))
+        net = iface.network
+        if net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
+            raise LxcError("network.ipv4 %r is the network or broadcast address of %s; "
+                           "use a host address" % (ipv4, net))
+        spec['ipv4'] = str(iface)
+    gateway = spec.get('ipv4_gateway')
+    if gateway is not None and gateway != 'auto':
+        try:
+            gw = ipaddress.IPv4Address(gateway)
+        except ValueError as e:
+            raise LxcError("network.ipv4_gateway %r is not an IPv4 address (or 'auto'): %s" % (gateway, e))
+        if ipv4 is None:
+            raise LxcError("network.ipv4_gateway %r needs network.ipv4 (the container's address)" % (gateway,))
+        if gw not in ipaddress.IPv4Interface(spec['ipv4']).network or gw == ipaddress.IPv4Interface(spec['ipv4']).ip:
+            raise LxcError("network.ipv4_gateway %s is not another host in %s (network.ipv4)"
+                           % (gateway, ipaddress.IPv4Interface(spec['ipv4']).network))
+        spec['ipv4_gateway'] = str(gw)
+    hwaddr = spec.get('hwaddr')
+    if hwaddr is not None:
+        if not HWADDR_RE.match(hwaddr):
+            raise LxcError("network.hwaddr %r is not a MAC address like 00:16:3e:12:34:56 "
+                           "(xx for random octets)" % (hwaddr,))
+        first = hwaddr.split(':')[0]
+        if first != 'xx' and int(first, 16) & 1:
+            raise LxcError("network.hwaddr %r is a multicast address: the first octet must be even" % (hwaddr,))
+        spec['hwaddr'] = hwaddr.lower()
+    if ntype in ('macvlan', 'vlan', 'phys') and not spec.get('link'):
+        raise LxcError("network.type %s needs network.link (the host interface)" % ntype)
+    if ntype in ('empty', 'none'):
+        extra = [k for k in ('link', 'ipv4', 'ipv4_gateway', 'hwaddr', 'mtu') if k in spec]
+        if extra:
+            raise LxcError("network.type %s takes no %s" % (ntype, ', '.join(extra)))
+    if 'mtu' in spec and not (68 <= int(spec['mtu']) <= 65535):
+        raise LxcError("network.mtu %r is outside 68-65535" % (spec['mtu'],))
+    spec['type'] = ntype
+    if ntype not in ('empty', 'none'):
+        spec.setdefault('flags', 'up')
+        spec.setdefault('name', 'eth0')
+    keys = {}
+    for opt, sub in NETWORK_KEYS:
+        keys[prefix + sub] = [str(spec[opt])] if opt in spec else []
+    return keys
+
+
+# --------------------------------------------------------------------------- cgroup limits
+def cgroup_version(mounts_text):
+    """1 when a cgroup v1 hierarchy carries the memory or cpu controller (legacy or hybrid
+    layout, which is what LXC then uses for limits), 2 on a pure cgroup2 host, None without
+    cgroups.  ``mounts_text`` is /proc/self/mounts."""
+    has_v2 = False
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        if fields[2] == 'cgroup':
+            opts = fields[3].split(',')
+            if 'memory' in opts or 'cpu' in opts:
+                return 1
+        elif fields[2] == 'cgroup2':
+            has_v2 = True
+    return 2 if has_v2 else None
+
+
+def parse_memory(value, option):
+    """``256M``/``1G``/``1048576`` -> bytes (binary units, like LXC and the kernel)."""
+    m = MEMORY_RE.match(str(value))
+    if not m:
+        raise LxcError("%s %r is not a size: use bytes or a number with K, M, G or T (e.g. 256M)" % (option, value))
+    number = int(m.group(1)) * (1024 ** ' kmgt'.index((m.group(2) or ' ').lower()))
+    if number <= 0:
+        raise LxcError("%s %r must be more than 0" % (option, value))
+    return number
+
+
+def shares_to_weight(shares):
+    """cgroup v1 cpu.shares (2..262144, default 1024) -> v2 cpu.weight (1..10000, default 100),
+    the conversion systemd and the kernel documentation use."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def limit_keys(limits, version):
+    """``{option: value}`` -> ``{config key: [value] or []}``: the key of the running cgroup
+    version gets the value, the other version's key is removed."""
+    keys = {}
+    given = dict((k, v) for k, v in (limits or {}).items() if v is not None)
+    if not given:
+        return keys
+    if version not in (1, 2):
+        raise LxcError("%s set but no cgroup hierarchy is mounted on this host" % ', '.join(sorted(given)))
+    memory = None
+    if 'memory_limit' in given:
+        memory = parse_memory(given['memory_limit'], 'memory_limit')
+    for option in sorted(given):
+        value = given[option]
+        v1, v2 = CGROUP_KEYS[option]
+        if option == 'memory_limit':
+            out = {1: str(memory), 2: str(memory)}
+        elif option == 'memory_swap_limit':
+            total = parse_memory(value, 'memory_swap_limit')
+            if memory is None:
+                raise LxcError("memory_swap_limit needs memory_limit (it is memory plus swap)")
+            if total < memory:
+                raise LxcError("memory_swap_limit %r is less than memory_limit %r" % (value, given['memory_limit']))
+            # v1 limits memory+swap together, v2 limits swap alone
+            out = {1: str(total), 2: str(total - memory)}
+        elif option == 'cpu_shares':
+            shares = int(value)
+            if not 2 <= shares <= 262144:
+                raise LxcError("cpu_shares %r is outside 2-262144 (1024 is the default weight)" % (value,))
+            out = {1: str(shares), 2: str(shares_to_weight(shares))}
+        elif option == 'cpus':
+            text = str(value).replace(' ', '')
+            if not CPUS_RE.match(text):
+                raise LxcError("cpus %r is not a CPU list like 0-1 or 0,2" % (value,))
+            out = {1: text, 2: text}
+        elif option == 'pids_limit':
+            if int(value) < 1:
+                raise LxcError("pids_limit %r must be at least 1" % (value,))
+            out = {1: str(int(value)), 2: str(int(value))}
+        else:
+            raise LxcError("unknown limit %s" % option)
+        keys[v1] = [out[1]] if version == 1 else []
+        keys[v2] = [out[2]] if version == 2 else []
+    return keys
+
+
+# --------------------------------------------------------------------------- download template
+def image_arch(machine, server=''):
+    """The image architecture for ``uname -m`` = ``machine``: Turris's image server names
+    images by the kernel's machine name (armv7l, aarch64, ppc); images.linuxcontainers.org
+    and its mirrors use Debian's names (armhf, arm64, amd64, powerpc)."""
+    if 'turris.cz' in (server or ''):
+        return machine
+    return _LXC_ORG_ARCH.get(machine, machine)
+
+
+def template_default_server(template_text):
+    """The server a download template uses when not told: Turris's patched template reads
+    ``uci get lxc.lxc.url`` (handled by the caller); the stock one has DOWNLOAD_SERVER=."""
+    m = re.search(r'^DOWNLOAD_SERVER="?([^"\s]+)"?', template_text, re.MULTILINE)
+    return m.group(1) if m else None
+
+
+def template_features(template_text):
+    """What a download template accepts: ``https_only`` (prefixes https:// to the server),
+    ``no_validate`` (has GPG checking that --no-validate turns off)."""
+    return {
+        'https_only': 'https://${DOWNLOAD_SERVER}' in template_text,
+        'no_validate': 'no-validate' in template_text,
+    }
+
+
+def server_argument(server, https_only):
+    """What to pass as ``--server``: the stock template takes ``host[:port][/path]`` and
+    always speaks HTTPS, so an ``https://`` prefix is dropped and ``http://`` refused."""
+    server = server.strip().rstrip('/')
+    if not server:
+        raise LxcError("image.server is empty")
+    if https_only:
+        lower = server.lower()
+        if lower.startswith('https://'):
+            server = server[len('https://'):]
+        elif lower.startswith('http://'):
+            raise LxcError("image.server %r: this download template only fetches over HTTPS; "
+                           "give host[:port][/path] of an HTTPS server" % (server,))
+    if not server or re.search(r'\s', server):
+        raise LxcError("image.server %r is not host[:port][/path]" % (server,))
+    return server
+
+
+def parse_image_list(text):
+    """Rows of ``lxc-download --list`` (or ``meta/1.0/index-system``) as dicts."""
+    rows = []
+    for line in text.splitlines():
+        if ';' in line:
+            fields = line.split(';')
+        else:
+            fields = line.split('\t') if '\t' in line else line.split()
+        if len(fields) < 5 or fields[0] in ('DIST', '---') or line.startswith('---'):
+            continue
+        rows.append({'dist': fields[0], 'release': fields[1], 'arch': fields[2],
+                     'variant': fields[3], 'build': fields[4]})
+    return rows
+
+
+def describe_offer(rows, dist, arch):
+    """One line saying what the server has that is close to ``dist``/``arch``."""
+    same = [r for r in rows if r['dist'] == dist]
+    if same:
+        items = sorted(set('%s/%s/%s' % (r['release'], r['arch'], r['variant']) for r in same))
+        return "the server offers %s as release/arch/variant: %s" % (dist, ', '.join(items))
+    for_arch = sorted(set('%s %s' % (r['dist'], r['release']) for r in rows if r['arch'] == arch))
+    if for_arch:
+        return "the server has no %s; for %s it offers: %s" % (dist, arch, ', '.join(for_arch))
+    dists = sorted(set('%s %s (%s)' % (r['dist'], r['release'], r['arch']) for r in rows))
+    return "the server has no %s; it offers: %s" % (dist, ', '.join(dists) or 'nothing')
+
+
+# --------------------------------------------------------------------------- lxc-* output
+def parse_info(text):
+    """``lxc-info -s -p -i -H`` -> ``{state, pid, ips}`` (state in lower case)."""
+    info = {'state': None, 'pid': None, 'ips': []}
+    for line in text.splitlines():
+        if ':' not in line:
+            continue
+        label, value = line.split(':', 1)
+        label, value = label.strip(), value.strip()
+        if label == 'State':
+            info['state'] = value.lower()
+        elif label == 'PID':
+            info['pid'] = int(value) if value.isdigit() else None
+        elif label == 'IP':
+            info['ips'].append(value)
+    return info
+
+
+def tail(text, lines=15):
+    return '\n'.join([l for l in (text or '').splitlines() if l.strip()][-lines:])
