@@ -80,6 +80,9 @@ bench: deps
 # ansible-test wants the collection at ansible_collections/turris/containers: sanity runs on a
 # copy of the files git knows about (tracked and untracked, not ignored).
 SANITY_TOP ?= $(BUILD)/sanity
+# Test tooling that is not part of the collection (galaxy.yml build_ignore leaves it out of the
+# artifact too): the simulator and its router-side programs, the benchmarks. pytest covers them.
+SANITY_SKIP := tests/sim bench
 SANITY_DIR := $(SANITY_TOP)/ansible_collections/turris/containers
 SANITY_VENV := $(ROOT)/.venv-sanity
 $(SANITY_VENV)/.done: requirements.txt
@@ -91,6 +94,7 @@ sanity: $(SANITY_VENV)/.done
 	@mkdir -p ~/.ansible/test/cache && for v in 24.2 24.3 25.0 25.1 25.2 25.3; do \
 	  f=~/.ansible/test/cache/get_pip_$${v//./_}.py; [ -s $$f ] || cp $(ROOT)/tests/sanity/get_pip.py $$f; done
 	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
-	@cd $(ROOT) && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	@cd $(ROOT) && git ls-files -co --exclude-standard -z -- . $(foreach d,$(SANITY_SKIP),':!:$(d)') \
+	  | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
 	cd $(SANITY_DIR) && git init -q && git add -A && \
 	  $(SANITY_VENV)/bin/ansible-test sanity --local --python 3.11 --requirements --color no

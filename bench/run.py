@@ -31,7 +31,8 @@ def env():
 
 def timed(cmd):
     t0 = time.monotonic()
-    res = subprocess.run(cmd, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    res = subprocess.run(cmd, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         check=False)
     dt = time.monotonic() - t0
     if res.returncode != 0:
         raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), res.stdout[-2000:]))
@@ -44,22 +45,22 @@ def inventory():
 
 def row_fleet_up():
     subprocess.run(SIM + ["down", "--fleet", FLEET], check=True, env=env())
-    dt, _ = timed(SIM + ["up", "--fleet", FLEET, "--count", str(COUNT), "--board", "mixed"])
+    dt, dummy = timed(SIM + ["up", "--fleet", FLEET, "--count", str(COUNT), "--board", "mixed"])
     return {"name": "sim up, %d routers (base cached)" % COUNT, "seconds": round(dt, 2)}
 
 
 def row_ping():
-    dt, _ = timed([str(VENV_BIN / "ansible"), "-i", inventory(), "all", "-m", "ansible.builtin.ping", "-f", "10"])
+    dt, dummy = timed([str(VENV_BIN / "ansible"), "-i", inventory(), "all", "-m", "ansible.builtin.ping", "-f", "10"])
     return {"name": "ansible -m ping, %d routers" % COUNT, "seconds": round(dt, 2)}
 
 
 def row_setup():
-    dt, _ = timed([str(VENV_BIN / "ansible"), "-i", inventory(), "all", "-m", "ansible.builtin.setup", "-f", "10"])
+    dt, dummy = timed([str(VENV_BIN / "ansible"), "-i", inventory(), "all", "-m", "ansible.builtin.setup", "-f", "10"])
     return {"name": "ansible -m setup, %d routers" % COUNT, "seconds": round(dt, 2)}
 
 
 def row_site():
-    dt, _ = timed([str(VENV_BIN / "ansible-playbook"), "-i", inventory(), "playbooks/site.yml", "-f", "10"])
+    dt, dummy = timed([str(VENV_BIN / "ansible-playbook"), "-i", inventory(), "playbooks/site.yml", "-f", "10"])
     return {"name": "site.yml, %d routers" % COUNT, "seconds": round(dt, 2)}
 
 
@@ -74,7 +75,7 @@ def main():
             results.append(r)
             print("%-45s %8.2f s" % (r["name"], r["seconds"]), flush=True)
     finally:
-        subprocess.run(SIM + ["down", "--fleet", FLEET], env=env())
+        subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "cpus": os.cpu_count(), "rows": results}, indent=2) + "\n")

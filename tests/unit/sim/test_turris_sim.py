@@ -16,12 +16,12 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the simulator creates
 
 
 def sim(*args):
-    return subprocess.run([sys.executable, str(SIM)] + list(args), capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(SIM)] + list(args), capture_output=True, text=True, check=False)
 
 
 def snapshot():
     state = turris_sim.state_path()
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     return (state.read_bytes() if state.exists() else None,
             sorted(p.name for p in turris_sim.LXCPATH.iterdir()) if turris_sim.LXCPATH.exists() else [],
             sorted(line.split(":")[1].strip() for line in links.splitlines() if "tsim" in line))
@@ -62,9 +62,9 @@ def test_fleet_up_and_down_leaves_nothing():
 
     res = sim("down", "--fleet", fleet)
     assert res.returncode == 0, res.stderr
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     mounts = Path("/proc/self/mounts").read_text()
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     for n, veth in zip(names, veths):
         assert not (turris_sim.LXCPATH / n).exists()
         assert veth + "@" not in links
