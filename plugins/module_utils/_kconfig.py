@@ -70,6 +70,15 @@ def read_config_bytes(path):
     return data.decode('utf-8', 'surrogateescape')
 
 
+def is_gzip(path):
+    """Whether a readable file is gzip-compressed (by its magic)."""
+    try:
+        with open(path, 'rb') as fh:
+            return fh.read(2) == b'\x1f\x8b'
+    except (IOError, OSError):
+        return False
+
+
 def running_config_candidates(release=None):
     """Where lxc-checkconfig looks for the running kernel's config, in its order of preference:
     /proc/config.gz, then /boot/config-$(uname -r), then the headers' .config."""

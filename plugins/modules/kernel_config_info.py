@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) turris.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -36,7 +37,7 @@ description:
   - Also returns, from C(/proc/cgroups) and C(/proc/self/mounts) of the machine it runs on, the
     cgroup hierarchies still to mount (see I(cgroup_mounts)).
 author:
-  - turris.containers contributors
+  - turris.containers contributors (@turris-containers)
 options:
   path:
     description:
@@ -53,9 +54,11 @@ options:
     choices: [turris1x, omnia, mox]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads; it behaves the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The module only reads; there is never a difference to show.
 notes:

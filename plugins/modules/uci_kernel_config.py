@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) turris.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -25,7 +26,7 @@ description:
     (C(XFS_FS), or C(kmod-fs-xfs) in a C(.config)) on Linux 3.8 to 3.11, where USER_NS depends on
     XFS being off and the kernel would be built without it.
 author:
-  - turris.containers contributors
+  - turris.containers contributors (@turris-containers)
 options:
   path:
     description:
@@ -54,7 +55,7 @@ options:
   packages:
     description:
       - OpenWrt packages to select in a C(.config) or fragment (C(CONFIG_PACKAGE_<name>)), with
-        C(y), C(m), C(n) or C(absent); for instance C(kmod-fs-xfs: n) to allow user namespaces on
+        C(y), C(m), C(n) or C(absent); for instance C(kmod-fs-xfs) set to C(n) to allow user namespaces on
         Linux 3.8 to 3.11. Not allowed with I(kind=kernel).
     type: dict
     default: {}
@@ -92,9 +93,11 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the changes and the diff; writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Unified diff of the file.
 notes:
@@ -128,6 +131,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+path:
+  description: The file that was edited (or would be, in check mode).
+  returned: always
+  type: str
+  sample: /build/turris-os/target/linux/mpc85xx/p2020/config-default
 kind:
   description: The file kind used (given or detected).
   returned: always
@@ -240,11 +248,12 @@ def main():
                              'or target/linux kernel config' % path)
     if os.path.isdir(path):
         module.fail_json(msg='path %s is a directory: give the config file inside the tree' % path)
-    if path.endswith('.gz'):
-        module.fail_json(msg='path %s is compressed: uci_kernel_config edits plain config files' % path)
 
     try:
         text = kconfig.read_config_bytes(path)
+        if kconfig.is_gzip(path):
+            raise kconfig.KConfigError('path %s is gzip-compressed: uci_kernel_config edits plain '
+                                       'config files of a build tree' % path)
         kind = module.params['kind']
         if kind == 'auto':
             kind = kconfig.detect_kind(text, path)
@@ -263,7 +272,7 @@ def main():
                     'kernel_version' % path)
 
     changed = new_text != text
-    result = dict(changed=changed, kind=kind, kernel_version=version_str,
+    result = dict(changed=changed, path=path, kind=kind, kernel_version=version_str,
                   changes=[dict(symbol=n, before=b, after=a) for n, b, a in changes])
     if module._diff:
         result['diff'] = dict(before=text, after=new_text, before_header=path, after_header=path)

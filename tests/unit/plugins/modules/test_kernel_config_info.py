@@ -24,7 +24,7 @@ def run(check=False, **args):
     proc = subprocess.run([sys.executable, '-m', MODULE], cwd=str(COLLECTIONS),
                           input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), check=False)
     assert proc.stdout, proc.stderr
     return json.loads(proc.stdout)
 

@@ -24,7 +24,7 @@ def run(tmp_path, check=False, diff=False, user=None, **args):
     if user:
         cmd = ['setpriv', '--reuid', user, '--regid', 'nogroup', '--clear-groups'] + cmd
     proc = subprocess.run(cmd, cwd=str(COLLECTIONS), input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+                          universal_newlines=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), check=False)
     assert proc.stdout, proc.stderr
     return json.loads(proc.stdout)
 
