@@ -423,6 +423,7 @@ def cmd_up(args):
     base = ensure_base()
     key = ensure_ssh_key()
     ensure_bridge()
+    ensure_www()
     LXCPATH.mkdir(parents=True, exist_ok=True)
     wanted = {}
     for i in range(1, args.count + 1):
@@ -461,6 +462,44 @@ def cmd_down(args):
         for inv in HOME.glob("inventory-*.yml"):
             inv.unlink()
     log("removed %d router(s)" % len(names))
+
+
+WWW = HOME / "www"
+WWW_PORT = int(os.environ.get("TSIM_WWW_PORT", "80"))
+WWW_URL = "http://%s%s" % (BRIDGE_ADDR, "" if WWW_PORT == 80 else ":%d" % WWW_PORT)
+
+
+def www_running():
+    pidfile = HOME / "run" / "www.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return Path("/proc/%d/cmdline" % pid).read_bytes().find(b"http.server") >= 0
+
+
+def ensure_www():
+    """One static HTTP server for the fleet's package feeds and LXC images, bound to the bridge
+    address only: nothing listens anywhere else."""
+    WWW.mkdir(parents=True, exist_ok=True)
+    if www_running():
+        return
+    (HOME / "run").mkdir(parents=True, exist_ok=True)
+    logf = open(HOME / "run" / "www.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(WWW_PORT), "--bind", BRIDGE_ADDR,
+                             "--directory", str(WWW)], stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    (HOME / "run" / "www.pid").write_text("%d\n" % proc.pid)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection((BRIDGE_ADDR, WWW_PORT), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SimError("the fleet's HTTP server did not start on %s:%d (see %s)"
+                   % (BRIDGE_ADDR, WWW_PORT, HOME / "run" / "www.log"))
 
 
 def stop_services():
