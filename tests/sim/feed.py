@@ -10,7 +10,8 @@ Library (used by the unit tests and the simulator build):
 Command line:
   feed.py keygen --secret KEY.sec --public KEY.pub [--comment TEXT]
   feed.py index  --dir FEED_DIR --key KEY.sec
-  feed.py build  --out DIR --key KEY.sec --board-arch ARCH [...]   (Debian repacks: see --help)
+  feed.py serve  --dir FEED_DIR [--host 127.0.0.1] [--port 8080]
+(Repacking Debian packages into a feed, ``build``, is still to come.)
 """
 import argparse
 import functools
