@@ -29,11 +29,11 @@ description:
     With O(commit=false) the module works on the package as C(uci show) sees it (file plus
     pending changes) and appends its own changes to the delta file, next to the others, for a
     later C(uci commit).
-  - When the file is rewritten, it is written like libuci does (comments are not kept): a
+  - When the file is rewritten, it is written like libuci does (comments are not kept), through a
     temporary file C(.<config>.uci-XXXXXX) in the same directory, then an atomic rename; the
     file mode is kept (a new package file gets mode C(0600), as with libuci).
 author:
-  - turris.containers contributors
+  - turris.containers contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -64,7 +64,8 @@ options:
     type: str
   match:
     description:
-      - Options that identify an anonymous section of O(type), for example C({name: c1}).
+      - Options that identify an anonymous section of O(type), for example the C(name) option of an
+        C(lxc-auto) C(container) section.
       - Values follow the same rules as O(options). A section created because none matched gets
         these options too.
     type: dict
@@ -79,7 +80,7 @@ options:
   state:
     description:
       - V(present) makes the section exist with O(options).
-      - V(absent) removes the section (with O(type) + O(match): every matching section), or only
+      - V(absent) removes the section (with O(type) and O(match), every matching section), or only
         the options named in O(options). The package file must exist.
     type: str
     choices: [present, absent]

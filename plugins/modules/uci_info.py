@@ -17,14 +17,14 @@ description:
     and returns its sections, or one section, as data.
   - By default the uncommitted changes in O(delta_dir) are applied, as C(uci show) does.
 author:
-  - turris.containers contributors
+  - turris.containers contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: N/A
-    details: Read-only, there is nothing to diff.
+    description: Read-only, there is nothing to diff.
 options:
   config:
     description: The UCI package (config file name in O(config_dir)).

@@ -110,8 +110,8 @@ def test_ops(conformance_dir, tmp_path, case):
 def test_anonymous_names_follow_counter_and_type_hash(conformance_dir):
     # show_X of tricky_anon_many: rule/rule/redirect/rule/rule -> counters 1..5
     pkg = uci.parse("config rule\nconfig rule\nconfig redirect\n", "pkg")
-    assert [s.name for s in pkg.sections] == [uci.anonymous_name(1, "rule"), uci.anonymous_name(2, "rule"),
-                                             uci.anonymous_name(3, "redirect")]
+    expected = [uci.anonymous_name(1, "rule"), uci.anonymous_name(2, "rule"), uci.anonymous_name(3, "redirect")]
+    assert [s.name for s in pkg.sections] == expected
     assert "pkg.%s=rule\n" % uci.anonymous_name(1, "rule") in golden(conformance_dir, "tricky_anon_many", "show_X")
 
 
