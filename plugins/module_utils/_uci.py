@@ -1281,15 +1281,13 @@ def _apply_options(pkg, sec, options, replace, keep, track):
         if isinstance(want, list):
             if have == want:
                 continue
-            if track:
-                # as uci's CLI would: drop and rebuild the list
-                if have is not None:
-                    pkg.delete(sec.name, key, track=True, sec=sec)
-                for item in want:
-                    pkg.add_list(sec.name, key, item, track=True, sec=sec)
-                sec.options[key] = list(want)
-            else:
-                sec.options[key] = list(want)
+            # recorded as uci's CLI would do it (drop, then add_list each item); the option
+            # keeps its place in the section
+            if have is not None:
+                pkg._record(track, CMD_REMOVE, sec.name, key)
+            for item in want:
+                pkg._record(track, CMD_LIST_ADD, sec.name, key, item)
+            sec.options[key] = list(want)
         else:
             if have == want:
                 continue

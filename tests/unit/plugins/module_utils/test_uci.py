@@ -220,6 +220,13 @@ def test_ensure_section_is_idempotent_and_tracks_uci_changes():
         "lxc-auto.%s.timeout='300'" % res.section.name,
         "lxc-auto.%s.command+='/bin/a'" % res.section.name,
         "lxc-auto.%s.command+='/bin/b'" % res.section.name]
+    # the list edit keeps the option's place
+    pkg.delta = []
+    uci.ensure_section(pkg, type_="container", match={"name": "c1"}, options={"command": ["/bin/c"]}, track=True)
+    assert list(pkg.sections[0].options) == ["name", "timeout", "command"]
+    assert [d.to_change_line("lxc-auto") for d in pkg.delta] == [
+        "-lxc-auto.%s.command" % res.section.name, "lxc-auto.%s.command+='/bin/c'" % res.section.name]
+    uci.ensure_section(pkg, type_="container", match={"name": "c1"}, options={"command": ["/bin/a", "/bin/b"]})
     pkg.delta = []
     again = uci.ensure_section(pkg, type_="container", match={"name": "c1"},
                                options={"timeout": "300", "command": ["/bin/a", "/bin/b"]}, track=True)
@@ -243,3 +250,11 @@ def test_remove_section_and_options():
     res = uci.remove_section(pkg, name="k", options=["x", "missing"])
     assert res.changed and pkg.get("k").options == {}
     assert not uci.remove_section(pkg, name="nothere").changed
+
+
+def test_list_edit_keeps_option_position():
+    pkg = uci.parse("config c 'x'\n\tlist l 'a'\n\toption o '1'\n", "p")
+    res = uci.ensure_section(pkg, name="x", options={"l": ["b", "c"]}, track=True)
+    assert res.changed
+    assert pkg.export(header=False) == "\nconfig c 'x'\n\tlist l 'b'\n\tlist l 'c'\n\toption o '1'\n\n"
+    assert [d.to_delta_line("p") for d in pkg.delta] == ["-p.x.l\n", "|p.x.l='b'\n", "|p.x.l='c'\n"]
