@@ -36,7 +36,11 @@ KINDS = {
     'fragment': ('KERNEL_', 'n'),
 }
 
-USES = ('lxc', 'lxc_userns', 'docker')
+# lxc: privileged LXC system containers; lxc_userns: with user namespaces; lxc_debian: Debian
+# userlands (MATH_EMULATION on the e500); docker: what dockerd needs to run at all;
+# docker_overlay: the overlay2 storage driver (else vfs); docker_iptables: Docker's own
+# iptables rules (else the daemon runs with iptables off, the seed's addrtype workaround).
+USES = ('lxc', 'lxc_userns', 'lxc_debian', 'docker', 'docker_overlay', 'docker_iptables')
 BOARDS = ('turris1x', 'omnia', 'mox')
 # OpenWrt target / subtarget per board (Turris OS build trees).
 BOARD_TARGETS = {
@@ -483,13 +487,22 @@ def requirements(version=None, e500=False):
         ('BRIDGE', (), 'the LAN bridge containers attach to'),
     ]
     lxc = list(base)
+    lxc_debian = list(base)
     if e500:
-        lxc.append(('MATH_EMULATION', (), 'Debian userlands on the e500 (no classic FPU)'))
+        lxc_debian.append(('MATH_EMULATION', (), 'Debian userlands on the e500 (no classic FPU)'))
     lxc_userns = list(lxc) + [('USER_NS', (), 'user namespaces (unprivileged containers)')]
     overlay = ('OVERLAY_FS', ('OVERLAYFS_FS',)) if v >= (3, 18) else ('OVERLAYFS_FS', ('OVERLAY_FS',))
+    # What dockerd needs to run at all; storage and iptables are judged apart, because the
+    # docker role falls back to vfs and to iptables off (as the seed did on its 3.10 kernel).
+    # DEVPTS_MULTIPLE_INSTANCES (before 4.8) is not required: without it containers share the
+    # host's devpts instance, which the seed's Docker ran with.
     docker = list(base) + [
         ('KEYS', (), 'dockerd/runc session keyrings'),
         ('POSIX_MQUEUE', (), 'IPC namespaces of containers'),
+        ('EXT4_FS_SECURITY', (), 'Docker data on ext4 (security xattrs)'),
+    ]
+    docker_overlay = list(docker) + [(overlay[0], overlay[1], 'overlay storage driver')]
+    docker_iptables = list(docker) + [
         ('BRIDGE_NETFILTER', (), 'docker0 bridge filtering'),
         ('IP_NF_FILTER', (), 'iptables filter table'),
         ('IP_NF_NAT', ('NF_NAT_IPV4',), 'iptables nat table'),
@@ -497,12 +510,9 @@ def requirements(version=None, e500=False):
         ('IP_NF_TARGET_MASQUERADE', (), 'outgoing NAT of containers'),
         ('NETFILTER_XT_MATCH_ADDRTYPE', (), 'docker rule -m addrtype --dst-type LOCAL'),
         ('NETFILTER_XT_MATCH_CONNTRACK', (), 'docker rule -m conntrack'),
-        (overlay[0], overlay[1], 'overlay storage driver'),
-        ('EXT4_FS_SECURITY', (), 'Docker data on ext4 (security xattrs)'),
     ]
-    if v < (4, 8):
-        docker.append(('DEVPTS_MULTIPLE_INSTANCES', (), 'a /dev/pts per container'))
-    return {'lxc': lxc, 'lxc_userns': lxc_userns, 'docker': docker}
+    return {'lxc': lxc, 'lxc_userns': lxc_userns, 'lxc_debian': lxc_debian, 'docker': docker,
+            'docker_overlay': docker_overlay, 'docker_iptables': docker_iptables}
 
 
 def readiness(values, version=None, e500=False):

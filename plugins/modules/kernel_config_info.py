@@ -22,18 +22,22 @@ description:
     cgroup mount points, the cgroup v1 controllers and clone_children flag, setuid
     C(newuidmap)/C(newgidmap) and loaded modules describe the machine, not the configuration,
     and are left out.
-  - Returns I(ready), I(missing) and I(conflicts) for three uses. C(lxc) is what a privileged LXC
+  - Returns I(ready), I(missing) and I(conflicts) for six uses. C(lxc) is what a privileged LXC
     system container as this collection creates it needs - the symbols C(lxc-checkconfig) marks
     required (NAMESPACES, IPC_NS, PID_NS) plus UTS_NS, NET_NS, the cgroup controllers (CGROUPS,
-    CGROUP_DEVICE, CGROUP_FREEZER, CGROUP_SCHED, CGROUP_CPUACCT, CPUSETS, MEMCG), VETH and BRIDGE,
-    and on the Turris 1.x (PowerPC e500, no classic FPU) MATH_EMULATION for Debian userlands.
+    CGROUP_DEVICE, CGROUP_FREEZER, CGROUP_SCHED, CGROUP_CPUACCT, CPUSETS, MEMCG), VETH and BRIDGE.
     User namespaces are not required for C(lxc).
   - C(lxc_userns) is C(lxc) plus USER_NS (unprivileged containers); on Linux 3.8 to 3.11 it also
     needs XFS_FS off, reported in I(conflicts).
-  - C(docker) is what Docker needs - namespaces and cgroups as above, KEYS, POSIX_MQUEUE, VETH,
-    BRIDGE, BRIDGE_NETFILTER, the iptables filter and nat pieces, the addrtype and conntrack
-    matches, overlayfs (OVERLAY_FS, or OVERLAYFS_FS before Linux 3.18), DEVPTS_MULTIPLE_INSTANCES
-    before Linux 4.8, and EXT4_FS_SECURITY for Docker data on ext4.
+  - C(lxc_debian) is C(lxc) plus, on the Turris 1.x (PowerPC e500, no classic FPU), MATH_EMULATION
+    for Debian userlands.
+  - C(docker) is what dockerd needs to run at all - C(lxc) plus KEYS, POSIX_MQUEUE and
+    EXT4_FS_SECURITY (Docker data on ext4). C(docker_overlay) adds overlayfs (OVERLAY_FS, or
+    OVERLAYFS_FS before Linux 3.18) for the overlay2 storage driver; C(docker_iptables) adds what
+    Docker's own iptables rules need (BRIDGE_NETFILTER, the iptables filter and nat pieces, the
+    addrtype and conntrack matches). Without them Docker runs with the vfs driver and with
+    iptables off, as the seed project did on its 3.10 kernel.
+  - DEVPTS_MULTIPLE_INSTANCES (Linux before 4.8) is reported in I(checks) but not required.
   - Also returns, from C(/proc/cgroups) and C(/proc/self/mounts) of the machine it runs on, the
     cgroup hierarchies still to mount (see I(cgroup_mounts)).
 author:
@@ -48,7 +52,7 @@ options:
   board:
     description:
       - The Turris board the kernel runs on. C(turris1x) adds the e500 needs (MATH_EMULATION) to
-        C(lxc); without it they are added when the configuration itself is for an e500
+        C(lxc_debian); without it they are added when the configuration itself is for an e500
         (E500 or PPC_85xx set).
     type: str
     choices: [turris1x, omnia, mox]
@@ -129,17 +133,20 @@ ready:
   description: Whether the kernel is ready for each use.
   returned: always
   type: dict
-  sample: {"lxc": true, "lxc_userns": false, "docker": true}
+  sample: {"lxc": true, "lxc_userns": false, "lxc_debian": true, "docker": true, "docker_overlay": true,
+           "docker_iptables": false}
 missing:
   description: For each use, the symbols to enable (without C(CONFIG_)).
   returned: always
   type: dict
-  sample: {"lxc": [], "lxc_userns": ["USER_NS"], "docker": []}
+  sample: {"lxc": [], "lxc_userns": ["USER_NS"], "lxc_debian": [], "docker": [], "docker_overlay": [],
+           "docker_iptables": ["NETFILTER_XT_MATCH_ADDRTYPE"]}
 conflicts:
   description: For each use, the symbols to disable (without C(CONFIG_)).
   returned: always
   type: dict
-  sample: {"lxc": [], "lxc_userns": ["XFS_FS"], "docker": []}
+  sample: {"lxc": [], "lxc_userns": ["XFS_FS"], "lxc_debian": [], "docker": [], "docker_overlay": [],
+           "docker_iptables": []}
 cgroup_mounts:
   description:
     - The cgroup hierarchies the kernel offers that this machine has not mounted, as the seed's

@@ -61,11 +61,12 @@ def test_golden_cases(conformance_dir):
 def test_names_the_missing_user_namespaces(conformance_dir):
     base = conformance_dir / 'kconfig' / 'cases'
     res = run(path=str(base / 'debian-6.1-armmp-no-user-ns' / 'config'), board='omnia')
-    assert res['ready'] == {'lxc': True, 'lxc_userns': False, 'docker': True}
+    assert res['ready'] == {'lxc': True, 'lxc_userns': False, 'lxc_debian': True, 'docker': True,
+                            'docker_overlay': True, 'docker_iptables': True}
     assert res['missing']['lxc_userns'] == ['USER_NS']
     res = run(path=str(base / 'linux-3.10.49-like' / 'config'), board='turris1x')
     assert res['e500'] is True
-    assert res['missing']['lxc'] == ['MATH_EMULATION']
+    assert res['missing']['lxc_debian'] == ['MATH_EMULATION'] and res['missing']['lxc'] == []
     assert res['conflicts']['lxc_userns'] == ['XFS_FS']
     assert res['ready']['lxc_userns'] is False
 
@@ -103,7 +104,8 @@ def test_running_kernel():
     res = run()
     assert not res.get('failed'), res
     assert res['config_path'] == [c for c in candidates if os.path.isfile(c)][0]
-    assert res['checks'] and set(res['ready']) == {'lxc', 'lxc_userns', 'docker'}
+    assert res['checks'] and set(res['ready']) == {'lxc', 'lxc_userns', 'lxc_debian', 'docker', 'docker_overlay',
+                                                   'docker_iptables'}
     if os.path.exists('/proc/cgroups'):
         plan = res['cgroup_mounts']
         assert plan['root'] == '/sys/fs/cgroup'
