@@ -64,16 +64,28 @@ def row_site():
     return {"name": "site.yml, %d routers" % COUNT, "seconds": round(dt, 2)}
 
 
-ROWS = [row_fleet_up, row_ping, row_setup, row_site]
+def row_uci():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_uci  # pylint: disable=import-outside-toplevel
+    pw = bench_uci.parse_write(200)
+    r = bench_uci.router(inventory(), "%s-2" % FLEET, 5)
+    return [{"name": "uci parse+write %s (%d bytes)" % (pw["file"], pw["bytes"]), "seconds": pw["parse_write_ms"] / 1000.0},
+            {"name": "uci no-op task / ping, one router (ratio)", "seconds": r["uci_noop_s"],
+             "ratio_to_ping": r["uci_noop_to_ping"]}]
+
+
+ROWS = [row_fleet_up, row_ping, row_setup, row_site, row_uci]
 
 
 def main():
     results = []
     try:
         for row in ROWS:
-            r = row()
-            results.append(r)
-            print("%-45s %8.2f s" % (r["name"], r["seconds"]), flush=True)
+            out = row()
+            for r in out if isinstance(out, list) else [out]:
+                results.append(r)
+                extra = "  (x%.2f of ping)" % r["ratio_to_ping"] if "ratio_to_ping" in r else ""
+                print("%-50s %9.4f s%s" % (r["name"], r["seconds"], extra), flush=True)
     finally:
         subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
     out = ROOT / "bench" / "results.json"
