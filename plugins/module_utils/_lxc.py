@@ -17,6 +17,7 @@ import ipaddress
 import re
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
+KEY_RE = re.compile(r'^lxc\.[A-Za-z0-9_.\-]+$')
 CONFIG_LINE_RE = re.compile(r'^\s*(lxc\.[A-Za-z0-9_.\-]+)\s*=\s?(.*?)\s*$')
 HWADDR_RE = re.compile(r'^([0-9a-fA-F]{2}|xx)(:([0-9a-fA-F]{2}|xx)){5}$')
 CPUS_RE = re.compile(r'^\d+(-\d+)?(,\d+(-\d+)?)*$')
@@ -103,7 +104,7 @@ def normalize_config(config):
     """Validate the ``config`` option: ``{key: value | [values]}`` -> ``{key: [str]}``."""
     out = {}
     for key, value in (config or {}).items():
-        if not isinstance(key, str) or not CONFIG_LINE_RE.match('%s = x' % key):
+        if not isinstance(key, str) or not KEY_RE.match(key):
             raise LxcError("invalid LXC config key %r: keys look like lxc.section.name "
                            "(see lxc.container.conf(5))" % (key,))
         values = normalize_value(value)

@@ -502,15 +502,29 @@ class LxcContainer(object):
                 shutil.rmtree(self.container_dir, ignore_errors=True)
         both = '%s\n%s' % (out, err)
         if "Couldn't find a matching image" in both and self.p['template'] == 'download':
-            image = self.p['image']
-            offer = self.image_offer(image['dist'])
-            self.fail("image %s %s %s (variant %s) is not on server %s: %s"
-                      % (image['dist'], image['release'], self.plan['arch'], image['variant'], self.plan['server'],
-                         lxc.describe_offer(offer, image['dist'], self.plan['arch']) if offer is not None
-                         else 'its image list could not be read'),
-                      rc=rc, stdout=out, stderr=err)
+            self.fail(self.image_missing_msg(self.image_offer(self.p['image']['dist'])), rc=rc, stdout=out, stderr=err)
         self.fail("creating container %s with template %s failed (rc %d): %s"
                   % (self.name, self.p['template'], rc, lxc.tail(both)), rc=rc, stdout=out, stderr=err)
+
+    def image_missing_msg(self, offer):
+        image = self.p['image']
+        return ("image %s %s %s (variant %s) is not on server %s: %s"
+                % (image['dist'], image['release'], self.plan['arch'], image['variant'], self.plan['server'],
+                   lxc.describe_offer(offer, image['dist'], self.plan['arch']) if offer is not None
+                   else 'its image list could not be read'))
+
+    def check_image_offered(self):
+        """In check mode: would the download find the image? (reads the server's index only)"""
+        image = self.p['image']
+        offer = self.image_offer(image['dist'])
+        if offer is None:
+            self.fail("could not read the image list of server %s (%s --list): the download would fail"
+                      % (self.plan['server'], self.plan['template_path']))
+        for row in offer:
+            if (row['dist'], row['release'], row['arch'], row['variant']) == (
+                    image['dist'], image['release'], self.plan['arch'], image['variant']):
+                return
+        self.fail(self.image_missing_msg(offer))
 
     def image_offer(self, dist):
         """What the server lists, through the template itself (same URL, same TLS trust)."""
@@ -683,6 +697,8 @@ class LxcContainer(object):
             if not self.check:
                 self.create(args)
                 info = self.info()
+            elif self.p['template'] == 'download':
+                self.check_image_offered()
         if self.p['template'] == 'none' and self.p['rootfs']:
             self.desired.setdefault('lxc.rootfs.path', ['dir:%s' % self.p['rootfs']])
         current = self.read(self.config_path)

@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The pure helpers of lxc_container: config files, names, network, cgroup limits, the
+download template's details and lxc-* output."""
+import os
+
+import pytest
+
+from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
+
+DOWNLOAD_TEMPLATE = "/usr/share/lxc/templates/lxc-download"
+
+BUSYBOX_CONFIG = """\
+# Template used to create this container: /usr/share/lxc/templates/lxc-busybox
+lxc.net.0.type = veth
+lxc.net.0.link = lxcbr0
+lxc.net.0.flags = up
+lxc.rootfs.path = dir:/srv/lxc/c1/rootfs
+lxc.uts.name = "c1"
+lxc.cap.drop = sys_module mac_admin
+#lxc.apparmor.profile = unconfined
+lxc.mount.entry = shm dev/shm tmpfs defaults,create=dir 0 0
+lxc.mount.entry = /lib lib none ro,bind 0 0
+"""
+
+
+# --------------------------------------------------------------------------- names
+@pytest.mark.parametrize("name", ["c1", "debian-12", "a", "web.1_x", "A" * 63])
+def test_good_names(name):
+    assert lxc.check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-x", ".hidden", "a/b", "a b", "x" * 64, "dé", "a;rm"])
+def test_bad_names_say_what_is_allowed(name):
+    with pytest.raises(lxc.LxcError) as e:
+        lxc.check_name(name)
+    assert repr(name) in str(e.value) and "A-Z a-z 0-9 _ . -" in str(e.value)
+
+
+# --------------------------------------------------------------------------- config files
+def test_parse_config_keeps_comments_and_reads_values():
+    values = lxc.config_values(BUSYBOX_CONFIG)
+    assert values["lxc.mount.entry"] == ["shm dev/shm tmpfs defaults,create=dir 0 0", "/lib lib none ro,bind 0 0"]
+    assert "lxc.apparmor.profile" not in values  # commented out
+    assert values["lxc.uts.name"] == ['"c1"']
+
+
+def test_update_scalar_in_place_and_no_duplicates():
+    text = BUSYBOX_CONFIG + "lxc.net.0.link = br-old\n"
+    new = lxc.update_config(text, {"lxc.net.0.link": ["br-lan"]})
+    lines = new.splitlines()
+    assert [l for l in lines if l.startswith("lxc.net.0.link")] == ["lxc.net.0.link = br-lan"]
+    # written where the first one was
+    assert lines.index("lxc.net.0.link = br-lan") == BUSYBOX_CONFIG.splitlines().index("lxc.net.0.link = lxcbr0")
+    # everything else untouched, comments included
+    assert new.replace("lxc.net.0.link = br-lan\n", "lxc.net.0.link = lxcbr0\n", 1) == BUSYBOX_CONFIG
+
+
+def test_update_is_idempotent_and_keeps_formatting_of_equal_values():
+    text = "lxc.uts.name=c1\nlxc.mount.entry = a\nlxc.mount.entry = b\n"
+    desired = {"lxc.uts.name": ["c1"], "lxc.mount.entry": ["a", "b"]}
+    assert lxc.update_config(text, desired) == text
+
+
+def test_update_list_and_new_keys_and_removal():
+    desired = {"lxc.mount.entry": ["/srv srv none bind,create=dir 0 0"], "lxc.cap.drop": [],
+               "lxc.start.auto": ["1"], "lxc.environment": ["A=1", "B=2"]}
+    new = lxc.update_config(BUSYBOX_CONFIG, desired)
+    values = lxc.config_values(new)
+    assert values["lxc.mount.entry"] == ["/srv srv none bind,create=dir 0 0"]
+    assert "lxc.cap.drop" not in values
+    assert values["lxc.start.auto"] == ["1"] and values["lxc.environment"] == ["A=1", "B=2"]
+    assert new.endswith("lxc.start.auto = 1\nlxc.environment = A=1\nlxc.environment = B=2\n")
+    assert lxc.update_config(new, desired) == new
+
+
+def test_empty_value_is_kept_as_an_empty_key():
+    new = lxc.update_config("lxc.cap.drop = sys_module\n", {"lxc.cap.drop": [""]})
+    assert new == "lxc.cap.drop =\n"
+    assert lxc.config_values(new)["lxc.cap.drop"] == [""]
+    assert lxc.update_config(new, {"lxc.cap.drop": [""]}) == new
+
+
+def test_replace_drops_unnamed_keys_but_keeps_structure():
+    new = lxc.update_config(BUSYBOX_CONFIG, {"lxc.net.0.link": ["br-lan"]}, replace=True)
+    assert sorted(lxc.config_values(new)) == ["lxc.net.0.link", "lxc.rootfs.path", "lxc.uts.name"]
+    assert "#lxc.apparmor.profile = unconfined" in new  # comments stay
+    assert lxc.update_config(new, {"lxc.net.0.link": ["br-lan"]}, replace=True) == new
+
+
+def test_normalize_config_values_and_bad_keys():
+    assert lxc.normalize_config({"lxc.start.auto": True, "lxc.start.delay": 5, "lxc.mount.entry": ["a", "b"],
+                                 "lxc.cap.drop": []}) == {
+        "lxc.start.auto": ["1"], "lxc.start.delay": ["5"], "lxc.mount.entry": ["a", "b"], "lxc.cap.drop": []}
+    for bad in ("net.0.link", "lxc.net 0", "lxc.a=b"):
+        with pytest.raises(lxc.LxcError) as e:
+            lxc.normalize_config({bad: "x"})
+        assert repr(bad) in str(e.value)
+    with pytest.raises(lxc.LxcError):
+        lxc.normalize_config({"lxc.environment": "A=1\nlxc.cap.drop = all"})
+    with pytest.raises(lxc.LxcError):
+        lxc.normalize_config({"lxc.environment": {"A": 1}})
+
+
+def test_rootfs_path():
+    assert lxc.rootfs_path(BUSYBOX_CONFIG) == "/srv/lxc/c1/rootfs"
+    assert lxc.rootfs_path("lxc.rootfs.path = /x/y\n") == "/x/y"
+    assert lxc.rootfs_path("") is None
+
+
+# --------------------------------------------------------------------------- network
+def test_network_keys_defaults_and_removal_of_unset_keys():
+    keys = lxc.network_keys({"link": "br-lan", "ipv4": "192.168.1.10/24", "ipv4_gateway": "192.168.1.1"})
+    assert keys == {
+        "lxc.net.0.type": ["veth"], "lxc.net.0.link": ["br-lan"], "lxc.net.0.flags": ["up"],
+        "lxc.net.0.name": ["eth0"], "lxc.net.0.hwaddr": [], "lxc.net.0.mtu": [],
+        "lxc.net.0.ipv4.address": ["192.168.1.10/24"], "lxc.net.0.ipv4.gateway": ["192.168.1.1"]}
+    assert lxc.network_keys({"type": "empty"})["lxc.net.0.flags"] == []
+    assert lxc.network_keys({"link": "br-lan", "ipv4": "10.0.0.2/24", "ipv4_gateway": "auto",
+                             "hwaddr": "00:16:3E:xx:xx:xx"})["lxc.net.0.hwaddr"] == ["00:16:3e:xx:xx:xx"]
+
+
+@pytest.mark.parametrize("spec, words", [
+    ({"ipv4": "192.168.1.10"}, ["'192.168.1.10'", "prefix"]),
+    ({"ipv4": "192.168.1.300/24"}, ["'192.168.1.300/24'", "IPv4"]),
+    ({"ipv4": "192.168.1.0/24"}, ["network or broadcast"]),
+    ({"ipv4": "192.168.1.255/24"}, ["network or broadcast"]),
+    ({"ipv4": "192.168.1.10/24", "ipv4_gateway": "10.0.0.1"}, ["10.0.0.1", "192.168.1.0/24"]),
+    ({"ipv4": "192.168.1.10/24", "ipv4_gateway": "192.168.1.10"}, ["another host"]),
+    ({"ipv4_gateway": "192.168.1.1"}, ["needs network.ipv4"]),
+    ({"ipv4": "192.168.1.10/24", "ipv4_gateway": "gw"}, ["'gw'"]),
+    ({"hwaddr": "00:16:3e:12:34"}, ["'00:16:3e:12:34'", "MAC"]),
+    ({"hwaddr": "01:16:3e:12:34:56"}, ["multicast"]),
+    ({"type": "macvlan"}, ["needs network.link"]),
+    ({"type": "empty", "ipv4": "10.0.0.2/24"}, ["takes no ipv4"]),
+    ({"mtu": 20}, ["mtu"]),
+])
+def test_network_errors_name_the_value(spec, words):
+    with pytest.raises(lxc.LxcError) as e:
+        lxc.network_keys(spec)
+    for word in words:
+        assert word in str(e.value)
+
+
+# --------------------------------------------------------------------------- cgroups
+V1_MOUNTS = """\
+tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+"""
+V2_MOUNTS = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n"
+
+
+def test_cgroup_version():
+    assert lxc.cgroup_version(V1_MOUNTS) == 1
+    assert lxc.cgroup_version(V2_MOUNTS) == 2
+    assert lxc.cgroup_version("proc /proc proc rw 0 0\n") is None
+    with open("/proc/self/mounts") as f:
+        here = f.read()
+    assert lxc.cgroup_version(here) in (1, 2)
+
+
+def test_limit_keys_v1_and_v2():
+    limits = {"memory_limit": "256M", "memory_swap_limit": "1G", "cpu_shares": 512, "cpus": "0-1", "pids_limit": 100}
+    v1 = lxc.limit_keys(limits, 1)
+    assert v1["lxc.cgroup.memory.limit_in_bytes"] == [str(256 * 1024 ** 2)]
+    assert v1["lxc.cgroup.memory.memsw.limit_in_bytes"] == [str(1024 ** 3)]
+    assert v1["lxc.cgroup.cpu.shares"] == ["512"] and v1["lxc.cgroup.cpuset.cpus"] == ["0-1"]
+    assert v1["lxc.cgroup2.memory.max"] == [] and v1["lxc.cgroup2.cpu.weight"] == []
+    v2 = lxc.limit_keys(limits, 2)
+    assert v2["lxc.cgroup2.memory.max"] == [str(256 * 1024 ** 2)]
+    assert v2["lxc.cgroup2.memory.swap.max"] == [str(1024 ** 3 - 256 * 1024 ** 2)]
+    assert v2["lxc.cgroup2.cpu.weight"] == [str(lxc.shares_to_weight(512))]
+    assert v2["lxc.cgroup.memory.limit_in_bytes"] == [] and v2["lxc.cgroup2.pids.max"] == ["100"]
+
+
+def test_shares_to_weight_matches_the_defaults_and_ends():
+    assert lxc.shares_to_weight(2) == 1
+    assert lxc.shares_to_weight(262144) == 10000
+    assert lxc.shares_to_weight(1024) == 39  # systemd's mapping of the v1 default
+
+
+@pytest.mark.parametrize("limits, words", [
+    ({"memory_limit": "lots"}, ["'lots'", "K, M, G"]),
+    ({"memory_limit": "0"}, ["more than 0"]),
+    ({"memory_swap_limit": "1G"}, ["needs memory_limit"]),
+    ({"memory_limit": "1G", "memory_swap_limit": "512M"}, ["less than memory_limit"]),
+    ({"cpu_shares": 1}, ["2-262144"]),
+    ({"cpus": "0-a"}, ["'0-a'"]),
+    ({"pids_limit": 0}, ["at least 1"]),
+])
+def test_limit_errors(limits, words):
+    with pytest.raises(lxc.LxcError) as e:
+        lxc.limit_keys(limits, 1)
+    for word in words:
+        assert word in str(e.value)
+
+
+def test_limits_without_cgroups_fail():
+    with pytest.raises(lxc.LxcError) as e:
+        lxc.limit_keys({"cpu_shares": 100}, None)
+    assert "cpu_shares" in str(e.value)
+    assert lxc.limit_keys({}, None) == {}
+
+
+def test_parse_memory_units():
+    assert lxc.parse_memory("1048576", "m") == 1048576
+    assert lxc.parse_memory("64k", "m") == 65536
+    assert lxc.parse_memory("2GiB", "m") == 2 * 1024 ** 3
+
+
+# --------------------------------------------------------------------------- download template
+def test_image_arch_per_server():
+    assert lxc.image_arch("armv7l", "repo.turris.cz/lxc") == "armv7l"
+    assert lxc.image_arch("armv7l", "images.linuxcontainers.org") == "armhf"
+    assert lxc.image_arch("aarch64", "mirror.example") == "arm64"
+    assert lxc.image_arch("x86_64") == "amd64"
+    assert lxc.image_arch("ppc", "repo.turris.cz/lxc") == "ppc"
+    assert lxc.image_arch("weird") == "weird"
+
+
+def test_server_argument():
+    assert lxc.server_argument("https://repo.turris.cz/lxc/", True) == "repo.turris.cz/lxc"
+    assert lxc.server_argument("127.0.0.1:8443", True) == "127.0.0.1:8443"
+    assert lxc.server_argument("http://x/y", False) == "http://x/y"
+    with pytest.raises(lxc.LxcError) as e:
+        lxc.server_argument("http://mirror.local", True)
+    assert "'http://mirror.local'" in str(e.value) and "HTTPS" in str(e.value)
+    with pytest.raises(lxc.LxcError):
+        lxc.server_argument("a b", True)
+
+
+@pytest.mark.skipif(not os.path.isfile(DOWNLOAD_TEMPLATE),
+                    reason="needs LXC's download template at %s (apt-get install lxc)" % DOWNLOAD_TEMPLATE)
+def test_template_details_of_the_installed_download_template():
+    with open(DOWNLOAD_TEMPLATE) as f:
+        text = f.read()
+    features = lxc.template_features(text)
+    server = lxc.template_default_server(text)
+    assert server and "/" not in server.split(".", 1)[0]
+    # the template really prefixes https:// to what it is given
+    assert features["https_only"] == ('"https://${DOWNLOAD_SERVER}/' in text)
+    assert features["no_validate"] == ("no-validate" in text)
+
+
+def test_template_default_server_of_a_patched_template():
+    assert lxc.template_default_server('X=1\nDOWNLOAD_SERVER="repo.turris.cz/lxc"\n') == "repo.turris.cz/lxc"
+    assert lxc.template_default_server("nothing here\n") is None
+    assert lxc.template_features('DOWNLOAD_VALIDATE="true"\n--no-validate) x\n') == {
+        "https_only": False, "no_validate": True}
+
+
+LIST_OUTPUT = """
+---
+DIST\tRELEASE\tARCH\tVARIANT\tBUILD
+---
+busybox\t1.35\tamd64\tdefault\t20261128_12:31
+debian\tbookworm\tamd64\tdefault\t20261128_12:31
+debian\tbookworm\tarmhf\tdefault\t20261128_12:31
+---
+"""
+
+
+def test_parse_image_list_and_describe_offer():
+    rows = lxc.parse_image_list(LIST_OUTPUT)
+    assert [(r["dist"], r["arch"]) for r in rows] == [("busybox", "amd64"), ("debian", "amd64"), ("debian", "armhf")]
+    index = "debian;bookworm;amd64;default;20261128_12:31;/images/debian/bookworm/amd64/default/x/\n"
+    assert lxc.parse_image_list(index)[0]["release"] == "bookworm"
+    assert "bookworm/amd64/default, bookworm/armhf/default" in lxc.describe_offer(rows, "debian", "ppc")
+    assert "for amd64 it offers: busybox 1.35, debian bookworm" in lxc.describe_offer(rows, "alpine", "amd64")
+    assert "no alpine; it offers" in lxc.describe_offer(rows, "alpine", "ppc")
+
+
+# --------------------------------------------------------------------------- lxc-info
+def test_parse_info():
+    text = "State:          RUNNING\nPID:            7347\nIP:             10.213.0.60\nIP:   fd00::2\n"
+    assert lxc.parse_info(text) == {"state": "running", "pid": 7347, "ips": ["10.213.0.60", "fd00::2"]}
+    assert lxc.parse_info("State:          STOPPED\n") == {"state": "stopped", "pid": None, "ips": []}
+
+
+def test_tail():
+    assert lxc.tail("a\n\nb\nc\n", 2) == "b\nc"
