@@ -408,3 +408,14 @@ def parse_info(text):
 
 def tail(text, lines=15):
     return '\n'.join([l for l in (text or '').splitlines() if l.strip()][-lines:])
+
+
+LOG_PREFIX_RE = re.compile(r'^lxc-\S+ \S+ \d+\.\d+ +')
+
+
+def log_errors(log, stderr='', lines=10):
+    """The ERROR lines of an LXC log (or its tail when there are none), without the
+    ``lxc-start NAME TIMESTAMP`` prefix; the first error usually says why."""
+    entries = [LOG_PREFIX_RE.sub('', l) for l in log.splitlines() if l.strip()]
+    errors = [l for l in entries if l.startswith('ERROR')]
+    return '\n'.join(errors[:lines] if errors else entries[-lines:]) or tail(stderr, lines)

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Copyright (c) turris.containers developers
+# Copyright: (c) 2025, turris.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -24,7 +25,7 @@ description:
     C{/etc/config/lxc-auto} to start it at boot, and runs commands in it with C{/bin/sh}.
   - Everything is decided first and validated before anything is written.
 author:
-  - turris.containers developers
+  - turris.containers contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -128,7 +129,7 @@ options:
     default: false
   network:
     description:
-      - The first network interface (C(lxc.net.0.*)). The keys below are managed together:
+      - The first network interface (C(lxc.net.0.*)). The keys below are managed together;
         options left out are removed from the config. Other C(lxc.net.0) keys and other
         interfaces can be set with O(config).
       - Validated before anything is written.
@@ -351,10 +352,11 @@ class LxcContainer(object):
         self.diff = {'before': '', 'after': ''}
         self.diff_parts = []
         self.result = {}
+        self.acted = False  # something was really done (a later failure still changed the router)
 
     # ----------------------------------------------------------------- helpers
     def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, actions=self.actions, **kwargs)
+        self.module.fail_json(msg=msg, actions=self.actions, changed=self.acted, **kwargs)
 
     def bin(self, tool):
         path = self.module.get_bin_path(tool)
@@ -541,8 +543,7 @@ class LxcContainer(object):
         if rc == 0:
             rc = 0 if self.wait_state('running') else 1
         if rc != 0:
-            text = self.read(log) or ''
-            self.fail("starting container %s failed: %s" % (self.name, lxc.tail(text + '\n' + err, 20)),
+            self.fail("starting container %s failed: %s" % (self.name, lxc.log_errors(self.read(log) or '', err)),
                       rc=rc, stdout=out, stderr=err)
 
     def stop(self):
@@ -696,6 +697,7 @@ class LxcContainer(object):
             self.actions.append('create')
             if not self.check:
                 self.create(args)
+                self.acted = True
                 info = self.info()
             elif self.p['template'] == 'download':
                 self.check_image_offered()
@@ -712,6 +714,7 @@ class LxcContainer(object):
             self.actions.append('configure')
             if not self.check:
                 self.write_atomic(self.config_path, new)
+                self.acted = True
         a_changed, a_text, a_before, a_after = self.autostart_plan()
         if a_changed:
             changed = True
@@ -724,8 +727,10 @@ class LxcContainer(object):
         if not self.check:
             if a_changed:
                 self.autostart_apply(a_text)
+                self.acted = True
             for step in steps:
                 self.do(step)
+                self.acted = True
         if self.p['command'] is not None:
             if self.check:
                 run_it = not exists or 'start' in steps or self.command_needed()

@@ -280,3 +280,19 @@ def test_parse_info():
 
 def test_tail():
     assert lxc.tail("a\n\nb\nc\n", 2) == "b\nc"
+
+
+LOG = """\
+lxc-start c1 20261128125304.200 INFO     start - ../src/lxc/start.c:lxc_spawn:1762 - Cloned CLONE_NEWNS
+lxc-start c1 20261128125304.210 ERROR    network - ../src/lxc/network.c:711 - Failed to attach "veth0" to bridge "nobr0"
+lxc-start c1 20261128125304.401 ERROR    lxc_start - ../src/lxc/tools/lxc_start.c:main:306 - The container failed to start
+lxc-start c1 20261128125304.406 WARN     start - ../src/lxc/start.c:lxc_abort:1036 - Failed to send SIGKILL
+"""
+
+
+def test_log_errors_puts_the_first_error_first():
+    text = lxc.log_errors(LOG)
+    assert text.splitlines()[0].startswith('ERROR    network') and 'bridge "nobr0"' in text
+    assert "INFO" not in text and "lxc-start c1" not in text
+    assert lxc.log_errors(LOG.replace("ERROR", "INFO "), lines=1).startswith("WARN")
+    assert lxc.log_errors("", "stderr says why\n") == "stderr says why"
