@@ -229,8 +229,11 @@ def _apt_show(names):
     names = sorted(set(names))
     if not names:
         return {}
-    res = subprocess.run(["apt-cache", "show", "--no-all-versions"] + names, capture_output=True, text=True,
-                         check=False)
+    try:
+        res = subprocess.run(["apt-cache", "show", "--no-all-versions"] + names, capture_output=True, text=True,
+                             check=False)
+    except OSError:  # no apt on this host
+        return {}
     if res.returncode != 0 and len(names) > 1:
         out = {}
         for n in names:
@@ -444,8 +447,12 @@ def _ensure_key(key_dir, name, comment):
         os.makedirs(key_dir, exist_ok=True)
         keygen(sec, pub, comment)
     with open(pub, "rb") as f:
-        fingerprint = usign_sim._usign.parse_public_key(f.read().decode()).fingerprint  # pylint: disable=protected-access
+        fingerprint = _fingerprint(f.read().decode())
     return sec, pub, fingerprint
+
+
+def _fingerprint(public_key_text):
+    return usign_sim._usign.parse_public_key(public_key_text).fingerprint  # pylint: disable=protected-access
 
 
 def _result(www_dir, key_dir):
@@ -456,6 +463,19 @@ def _result(www_dir, key_dir):
                         "key": os.path.join(key_dir, "docker-ppc.pub"),
                         "secret": os.path.join(key_dir, "docker-ppc.sec")},
     }
+
+
+def router_feed_files(result, opkg_arch, base_url):
+    """What a router of ``opkg_arch`` needs to use the distribution feed of ``result`` (what
+    :func:`ensure_feeds` returned) served at ``base_url`` (the www directory's URL):
+    {"etc/opkg/distfeeds.conf": text, "etc/opkg/keys/<fingerprint>": public key text}, as
+    ``opkg-key add`` would store the key. The Docker feed of Turris 1.x is not in it: adding it
+    (customfeeds.conf, its key) is the docker role's work."""
+    with open(result["dist_key"], encoding="utf-8") as f:
+        pub = f.read()
+    fingerprint = _fingerprint(pub)
+    lines = ["src/gz %s %s/%s\n" % (f["name"], base_url.rstrip("/"), f["path"]) for f in result["feeds"][opkg_arch]]
+    return {"etc/opkg/distfeeds.conf": "".join(lines), "etc/opkg/keys/%s" % fingerprint: pub}
 
 
 def _read_stamp(www_dir):
@@ -477,7 +497,8 @@ def ensure_feeds(www_dir, key_dir, cache_dir):
     with open(os.path.join(cache_dir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         dist_sec, _dist_pub, dist_fp = _ensure_key(key_dir, "dist", "turris-sim distribution feed")
-        ppc_sec, _ppc_pub, ppc_fp = _ensure_key(key_dir, "docker-ppc", "turris-sim patched Docker feed (Turris 1.x)")
+        ppc_sec, _ppc_pub, ppc_fp = _ensure_key(key_dir, "docker-ppc",
+                                                "turris-sim patched Docker feed (Turris 1.x)")
         recipe = load_recipe()
         explicit = sorted({d for p in recipe["packages"] for d in p.get("debs", ())})
         stamp = _read_stamp(www_dir)

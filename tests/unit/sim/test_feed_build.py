@@ -118,7 +118,8 @@ def built(tmp_path_factory):
     start = time.time()
     result = feed.ensure_feeds(www, keys, CACHE)
     print("\nfeeds built in %.1f s" % (time.time() - start))
-    return www, keys, result
+    yield www, keys, result
+    shutil.rmtree(base, ignore_errors=True)  # about 250 MB
 
 
 @needs_apt
@@ -197,6 +198,21 @@ def test_ipk_payloads_carry_the_debian_binaries_and_openwrt_files(built):
     assert {"/usr/share/lxc/templates/lxc-download", "/usr/share/lxc/templates/lxc-busybox"} <= set(files)
     files, _d, _c = payload("tini")
     assert files["/usr/bin/docker-init"].linkname == "tini-static"
+
+
+@needs_apt
+@needs_root
+def test_router_feed_files_point_at_the_dist_feed_with_its_key(built):
+    _www, keys, result = built
+    files = feed.router_feed_files(result, "powerpc_8548", "http://10.213.64.1/")
+    key_files = [k for k in files if k.startswith("etc/opkg/keys/")]
+    assert files["etc/opkg/distfeeds.conf"] == ("src/gz turris_packages "
+                                                "http://10.213.64.1/feeds/powerpc_8548/packages\n")
+    assert len(key_files) == 1 and files[key_files[0]] == (keys / "dist.pub").read_text()
+    # opkg-key's name for a key: its fingerprint, as `usign -F` prints it
+    res = subprocess.run([str(SIM_DIR / "rootfs" / "usr" / "bin" / "usign"), "-F", "-p", str(keys / "dist.pub")],
+                         capture_output=True, text=True, check=True)
+    assert key_files[0] == "etc/opkg/keys/" + res.stdout.strip()
 
 
 @needs_apt
@@ -300,7 +316,8 @@ def test_lxc_and_docker_from_the_feed_really_run(built, routers):
     # a container really runs: an image made of the router's busybox and the libraries it needs
     rc, out = on(omnia, "set -e; r=/tmp/img; mkdir -p $r/bin; cp /bin/busybox $r/bin/; "
                  "for l in $(ldd /bin/busybox | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $l); cp $l $r$l; done; "
-                 "tar -C $r -c . | docker import - bb:1 >/dev/null; docker run --rm bb:1 /bin/busybox echo hi-from-docker; "
+                 "tar -C $r -c . | docker import - bb:1 >/dev/null; "
+                 "docker run --rm bb:1 /bin/busybox echo hi-from-docker; "
                  "/etc/init.d/dockerd stop; /etc/init.d/dockerd status || true")
     assert rc == 0 and "hi-from-docker" in out and "inactive" in out, out
     # every ELF file the packages installed finds its libraries on the router
@@ -322,8 +339,8 @@ def test_turris1x_takes_docker_from_its_own_signed_feed(built, routers):
     rc, out = on(t1x, OPKG + "opkg update && opkg install dockerd")
     assert rc != 0 and "Unknown package 'dockerd'" in out, out
     # the Docker feed's index does not verify with the distribution key alone
-    rc, out = on(t1x, "echo 'src/gz docker %s/%s' > /etc/opkg/customfeeds.conf; %s opkg update; opkg list | grep -c '^dockerd ' || true"
-                 % (url, result["docker_feed"]["path"], OPKG))
+    rc, out = on(t1x, "echo 'src/gz docker %s/%s' > /etc/opkg/customfeeds.conf; %s opkg update; "
+                 "opkg list | grep -c '^dockerd ' || true" % (url, result["docker_feed"]["path"], OPKG))
     assert out.strip().endswith("0"), out
     add_feed(t1x, "docker", "%s/%s" % (url, result["docker_feed"]["path"]),
              Path(result["docker_feed"]["key"]).read_text(), conf="/dev/null")
