@@ -23,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import feed  # noqa: E402  (tests/sim/feed.py: the fleet's signed package feeds)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 HOME = Path(os.environ.get("TSIM_HOME", "/var/lib/turris-sim"))
@@ -267,6 +270,22 @@ def router_exists(name):
     return (LXCPATH / name / "config").exists()
 
 
+def router_recipe(board, feeds):
+    """Hash of what a router is made from besides the base: the overlay, our module_utils, the
+    board's kernel config, the feeds. A router made from another recipe is made again by ``up``."""
+    h = hashlib.sha256()
+    paths = sorted(p for p in (HERE / "rootfs").rglob("*") if p.is_file() or p.is_symlink())
+    paths += sorted((ROOT / "plugins" / "module_utils").glob("_*.py"))
+    paths.append(HERE / "boards" / (board + ".config"))
+    for p in paths:
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
+    h.update(json.dumps([board, feeds.get("dist_key"), feeds.get("feeds", {}).get(BOARDS[board]["opkg_arch"]),
+                         sorted(router_files(board, "x"))], sort_keys=True).encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def lower_path(lower, rel):
     """``rel`` with its directories resolved through the base's symlinks (``bin`` -> ``usr/bin``
     on a merged-/usr Debian), so that a file added in the overlay does not hide them."""
@@ -300,7 +319,7 @@ def overlay_copy(src, upper, lower):
                 shutil.copy2(path, dest)
 
 
-def create_router(state, name, board, index, base_rootfs, key):
+def create_router(state, name, board, index, base_rootfs, key, feeds):
     cdir = LXCPATH / name
     if cdir.exists():
         destroy_router(name, state)
@@ -319,6 +338,11 @@ def create_router(state, name, board, index, base_rootfs, key):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(content)
         p.chmod(mode)
+    # The distribution feed of the board's arch on the bridge, and its key, as opkg-key adds it.
+    for rel, text in feed.router_feed_files(feeds, BOARDS[board]["opkg_arch"], WWW_URL).items():
+        p = upper / lower_path(base_rootfs, rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
     ssh = upper / "root" / ".ssh"
     ssh.mkdir(parents=True, exist_ok=True)
     ssh.chmod(0o700)
@@ -357,7 +381,8 @@ def create_router(state, name, board, index, base_rootfs, key):
     ]
     (cdir / "config").write_text("\n".join(conf) + "\n")
     state["routers"][name] = {"fleet": name.split("-")[1], "index": index, "board": board, "ip": ip,
-                              "hostname": hostname, "base": base_rootfs.parent.name}
+                              "hostname": hostname, "base": base_rootfs.parent.name,
+                              "recipe": router_recipe(board, feeds)}
     save_state(state)
 
 
@@ -424,6 +449,12 @@ def cmd_up(args):
     key = ensure_ssh_key()
     ensure_bridge()
     ensure_www()
+    try:
+        feeds = feed.ensure_feeds(WWW, HOME / "keys", Path(os.environ.get("TSIM_DEB_CACHE", "/var/cache/turris-sim/debs")))
+    except feed.FeedError as e:
+        raise SimError(str(e))
+    state["feeds"] = feeds
+    save_state(state)
     LXCPATH.mkdir(parents=True, exist_ok=True)
     wanted = {}
     for i in range(1, args.count + 1):
@@ -435,9 +466,9 @@ def cmd_up(args):
     for name, (i, board) in wanted.items():
         cur = state["routers"].get(name)
         fresh = (cur and cur["board"] == board and cur.get("base") == base.parent.name
-                 and router_exists(name))
+                 and cur.get("recipe") == router_recipe(board, feeds) and router_exists(name))
         if not fresh:
-            create_router(state, name, board, i, base, key)
+            create_router(state, name, board, i, base, key, feeds)
         start_router(name)
     for name in wanted:
         wait_ssh(state["routers"][name]["ip"])
@@ -557,6 +588,14 @@ def inventory_dict(state, fleet):
         hosts["%s-%d" % (r["fleet"], r["index"])] = {"ansible_host": r["ip"], "tsim_board": r["board"],
                                                     "tsim_container": name}
     group_vars = dict(CONNECTION_VARS, ansible_ssh_private_key_file=str(HOME / "ssh" / "id_ed25519"))
+    docker_feed = (state.get("feeds") or {}).get("docker_feed")
+    if docker_feed:
+        # The patched Docker's own feed for the Turris 1.x (not in distfeeds: the docker role adds it).
+        group_vars["tsim_docker_feed_url"] = "%s/%s" % (WWW_URL, docker_feed["path"])
+        try:
+            group_vars["tsim_docker_feed_key"] = Path(docker_feed["key"]).read_text()
+        except OSError:
+            pass
     return {"all": {"children": {"turris": {"hosts": hosts, "vars": group_vars}}}}
 
 
