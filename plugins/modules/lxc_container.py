@@ -733,7 +733,8 @@ class LxcContainer(object):
                 self.acted = True
         if self.p['command'] is not None:
             if self.check:
-                run_it = not exists or 'start' in steps or self.command_needed()
+                # only a running container can be asked (lxc-attach waits forever on a frozen one)
+                run_it = not exists or info['state'] != 'running' or self.command_needed()
             else:
                 run_it = self.command_needed()
             if run_it:

@@ -292,6 +292,34 @@ def test_local_and_none_templates(env):
     assert os.path.isfile(os.path.join(rootfs, "bin", "busybox")), "the user's root filesystem was deleted"
 
 
+def test_config_change_restarts_and_frozen_is_never_attached(env):
+    image = env["image"]
+    name = "tlxc-u-restart"
+    args = {"name": name, "template": "local", "state": "started", "network": {"type": "empty"},
+            "local_image": {"rootfs": os.path.join(image["dir"], "rootfs.tar.xz"),
+                            "metadata": os.path.join(image["dir"], "meta.tar.xz")}}
+    run(env, args)
+    pid = pid_of(env, name)
+    changed = dict(args, config={"lxc.environment": "NEW=1"})
+    r = run(env, changed)
+    assert r["actions"] == ["configure", "restart"] and pid_of(env, name) != pid, r
+    env_of_init = sh("lxc-attach", "-P", env["lxc_path"], "-n", name, "--", "/bin/cat", "/proc/1/environ").stdout
+    assert "NEW=1" in env_of_init.split("\0")
+    assert not run(env, changed)["changed"]
+    # present does not restart for a config change
+    pid = pid_of(env, name)
+    r = run(env, dict(changed, state="present", config={"lxc.environment": "NEW=2"}))
+    assert r["actions"] == ["configure"] and pid_of(env, name) == pid
+    # frozen: check mode with a command must not hang in lxc-attach, and plans unfreeze + command
+    run(env, dict(changed, state="frozen"))
+    assert state_of(env, name) == "frozen"
+    r = run(env, dict(changed, command="true", creates="/etc/passwd"), check=True)
+    assert r["changed"] and r["actions"][0] == "unfreeze" and r["actions"][-1] == "command", r
+    assert state_of(env, name) == "frozen"
+    run(env, dict(args, state="absent"))
+    assert state_of(env, name) == "absent"
+
+
 def leftovers(env):
     return sorted(os.listdir(env["lxc_path"]))
 
