@@ -537,13 +537,21 @@ class LxcContainer(object):
 
     # ----------------------------------------------------------------- run states
     def start(self):
-        fd, log = tempfile.mkstemp(prefix='lxc-start-', dir=self.module.tmpdir)
-        os.close(fd)
-        rc, out, err = self.run('lxc-start', self.lxc_args() + ['-d', '-o', log, '-l', 'INFO'], check_rc=False)
+        own_log = (lxc.config_values(self.read(self.config_path) or '').get('lxc.log.file') or [None])[-1]
+        if own_log:
+            # the container keeps its own log: read what this start adds to it
+            args, log = [], own_log
+            offset = os.path.getsize(log) if os.path.isfile(log) else 0
+        else:
+            fd, log = tempfile.mkstemp(prefix='lxc-start-', dir=self.module.tmpdir)
+            os.close(fd)
+            args, offset = ['-o', log, '-l', 'INFO'], 0
+        rc, out, err = self.run('lxc-start', self.lxc_args() + ['-d'] + args, check_rc=False)
         if rc == 0:
             rc = 0 if self.wait_state('running') else 1
         if rc != 0:
-            self.fail("starting container %s failed: %s" % (self.name, lxc.log_errors(self.read(log) or '', err)),
+            text = (self.read(log) or '')[offset:]
+            self.fail("starting container %s failed: %s" % (self.name, lxc.log_errors(text, err)),
                       rc=rc, stdout=out, stderr=err)
 
     def stop(self):

@@ -366,5 +366,11 @@ def test_errors_help_and_leave_nothing_behind(env):
     assert r["changed"] and r["actions"] == ["create", "configure", "start"]  # created, then failed
     assert "tlxcnobr0" in r["msg"].splitlines()[0], r["msg"]  # the first LXC error says why
     assert state_of(env, "tlxc-u-err") == "stopped"
+    # with its own lxc.log.file, the container's log is read (from where this start began)
+    own = os.path.join(env["work"], "own.log")
+    with open(own, "w") as f:
+        f.write("lxc-start tlxc-u-err 20260101000000.000 ERROR    old - an error of an earlier start\n")
+    r = run(env, dict(args, config={"lxc.log.file": own, "lxc.log.level": "INFO"}))
+    assert r.get("failed") and "tlxcnobr0" in r["msg"].splitlines()[0] and "earlier start" not in r["msg"], r["msg"]
     run(env, dict(args, state="absent"))
     assert leftovers(env) == before
