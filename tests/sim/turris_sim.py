@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import feed  # noqa: E402  (tests/sim/feed.py: the fleet's signed package feeds)
+import images  # noqa: E402  (tests/sim/images.py: the fleet's LXC image server)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -53,6 +54,7 @@ BOARDS = {
         "target": "mpc85xx/p2020",
         "opkg_arch": "powerpc_8548",
         "cpu": "ppc",
+        "lxc_arch": "ppc",
         "kernel": "3.10.49",
     },
     "omnia": {
@@ -61,6 +63,7 @@ BOARDS = {
         "target": "mvebu/cortexa9",
         "opkg_arch": "arm_cortex-a9_vfpv3-d16",
         "cpu": "armv7l",
+        "lxc_arch": "armv7l",
         "kernel": "6.1.176",
     },
     "mox": {
@@ -69,6 +72,7 @@ BOARDS = {
         "target": "mvebu/cortexa53",
         "opkg_arch": "aarch64_cortex-a53",
         "cpu": "aarch64",
+        "lxc_arch": "aarch64",
         "kernel": "6.1.176",
     },
 }
@@ -270,7 +274,7 @@ def router_exists(name):
     return (LXCPATH / name / "config").exists()
 
 
-def router_recipe(board, feeds):
+def router_recipe(board, feeds, image_ca):
     """Hash of what a router is made from besides the base: the overlay, our module_utils, the
     board's kernel config, the feeds. A router made from another recipe is made again by ``up``."""
     h = hashlib.sha256()
@@ -283,6 +287,7 @@ def router_recipe(board, feeds):
     h.update(json.dumps([board, feeds.get("dist_key"), feeds.get("feeds", {}).get(BOARDS[board]["opkg_arch"]),
                          sorted(router_files(board, "x"))], sort_keys=True).encode())
     h.update(Path(__file__).read_bytes())
+    h.update(Path(image_ca).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -319,7 +324,7 @@ def overlay_copy(src, upper, lower):
                 shutil.copy2(path, dest)
 
 
-def create_router(state, name, board, index, base_rootfs, key, feeds):
+def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca):
     cdir = LXCPATH / name
     if cdir.exists():
         destroy_router(name, state)
@@ -343,6 +348,14 @@ def create_router(state, name, board, index, base_rootfs, key, feeds):
         p = upper / lower_path(base_rootfs, rel)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
+    # The image server's CA in the router's trust store (as a real Turris trusts repo.turris.cz),
+    # and the server in /etc/config/lxc, where Turris's download template looks for it.
+    bundle = upper / "etc" / "ssl" / "certs" / "ca-certificates.crt"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_bytes((base_rootfs / "etc" / "ssl" / "certs" / "ca-certificates.crt").read_bytes()
+                       + Path(image_ca).read_bytes())
+    lxc_conf = upper / "etc" / "config" / "lxc"
+    lxc_conf.write_text("\nconfig lxc 'lxc'\n\toption url '%s'\n" % IMAGES_SERVER)
     ssh = upper / "root" / ".ssh"
     ssh.mkdir(parents=True, exist_ok=True)
     ssh.chmod(0o700)
@@ -382,7 +395,7 @@ def create_router(state, name, board, index, base_rootfs, key, feeds):
     (cdir / "config").write_text("\n".join(conf) + "\n")
     state["routers"][name] = {"fleet": name.split("-")[1], "index": index, "board": board, "ip": ip,
                               "hostname": hostname, "base": base_rootfs.parent.name,
-                              "recipe": router_recipe(board, feeds)}
+                              "recipe": router_recipe(board, feeds, image_ca)}
     save_state(state)
 
 
@@ -454,6 +467,8 @@ def cmd_up(args):
     except feed.FeedError as e:
         raise SimError(str(e))
     state["feeds"] = feeds
+    tls = ensure_images()
+    state["images"] = {"server": IMAGES_SERVER, "ca": tls["ca"]}
     save_state(state)
     LXCPATH.mkdir(parents=True, exist_ok=True)
     wanted = {}
@@ -466,9 +481,9 @@ def cmd_up(args):
     for name, (i, board) in wanted.items():
         cur = state["routers"].get(name)
         fresh = (cur and cur["board"] == board and cur.get("base") == base.parent.name
-                 and cur.get("recipe") == router_recipe(board, feeds) and router_exists(name))
+                 and cur.get("recipe") == router_recipe(board, feeds, tls["ca"]) and router_exists(name))
         if not fresh:
-            create_router(state, name, board, i, base, key, feeds)
+            create_router(state, name, board, i, base, key, feeds, tls["ca"])
         start_router(name)
     for name in wanted:
         wait_ssh(state["routers"][name]["ip"])
@@ -533,6 +548,68 @@ def ensure_www():
                    % (BRIDGE_ADDR, WWW_PORT, HOME / "run" / "www.log"))
 
 
+IMAGES_PORT = int(os.environ.get("TSIM_IMAGES_PORT", "8443"))
+IMAGES_SERVER = "%s:%d" % (BRIDGE_ADDR, IMAGES_PORT)  # what lxc-download's --server takes
+IMAGES_ROOT = HOME / "images-www"
+
+
+def _service_running(name, needle):
+    pidfile = HOME / "run" / ("%s.pid" % name)
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+        return needle.encode() in Path("/proc/%d/cmdline" % pid).read_bytes()
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_images():
+    """The LXC image server of the fleet, in the download template's layout, over HTTPS (the stock
+    template fetches nothing else) with a certificate of the simulator's own CA, which every
+    router trusts. Every image is listed for each board's LXC arch: the payload is the host's."""
+    descs = [images.build(r) for r in sorted(images.RECIPES)]
+    arches = sorted(set(b["lxc_arch"] for b in BOARDS.values()))
+    listed = [dict(d, arch=a) for d in descs for a in arches]
+    sig = hashlib.sha256(json.dumps(listed, sort_keys=True).encode()).hexdigest()
+    sigfile = IMAGES_ROOT / ".sig"
+    fresh = sigfile.exists() and sigfile.read_text() == sig
+    if not fresh:
+        shutil.rmtree(IMAGES_ROOT, ignore_errors=True)
+        IMAGES_ROOT.mkdir(parents=True)
+        images.make_tree(listed, str(IMAGES_ROOT))
+        sigfile.write_text(sig)
+    running = _service_running("images", "ImageServer")
+    if running and fresh:
+        return images.tls_material([BRIDGE_ADDR])
+    if running:
+        _stop_service("images")
+    (HOME / "run").mkdir(parents=True, exist_ok=True)
+    logf = open(HOME / "run" / "images.log", "ab")
+    code = ("import sys; sys.path.insert(0, %r); import images; "
+            "images.ImageServer(%r, %r, %d).httpd.serve_forever()" % (str(HERE), str(IMAGES_ROOT), BRIDGE_ADDR, IMAGES_PORT))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    (HOME / "run" / "images.pid").write_text("%d\n" % proc.pid)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            socket.create_connection((BRIDGE_ADDR, IMAGES_PORT), timeout=1).close()
+            return images.tls_material([BRIDGE_ADDR])
+        except OSError:
+            time.sleep(0.2)
+    raise SimError("the fleet's image server did not start on %s (see %s)" % (IMAGES_SERVER, HOME / "run" / "images.log"))
+
+
+def _stop_service(name):
+    pidfile = HOME / "run" / ("%s.pid" % name)
+    try:
+        os.kill(int(pidfile.read_text().strip()), 15)
+    except (OSError, ValueError):
+        pass
+    if pidfile.exists():
+        pidfile.unlink()
+
+
 def stop_services():
     """Stop helper processes started for the fleet (HTTP servers for feeds and images)."""
     for pidfile in (HOME / "run").glob("*.pid") if (HOME / "run").exists() else []:
@@ -588,6 +665,8 @@ def inventory_dict(state, fleet):
         hosts["%s-%d" % (r["fleet"], r["index"])] = {"ansible_host": r["ip"], "tsim_board": r["board"],
                                                     "tsim_container": name}
     group_vars = dict(CONNECTION_VARS, ansible_ssh_private_key_file=str(HOME / "ssh" / "id_ed25519"))
+    if state.get("images"):
+        group_vars["tsim_image_server"] = state["images"]["server"]
     docker_feed = (state.get("feeds") or {}).get("docker_feed")
     if docker_feed:
         # The patched Docker's own feed for the Turris 1.x (not in distfeeds: the docker role adds it).
