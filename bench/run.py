@@ -74,7 +74,13 @@ def row_uci():
              "ratio_to_ping": r["uci_noop_to_ping"]}]
 
 
-ROWS = [row_fleet_up, row_ping, row_setup, row_site, row_uci]
+def row_lxc():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_lxc  # pylint: disable=import-outside-toplevel
+    return bench_lxc.rows(inventory(), "%s-2" % FLEET)
+
+
+ROWS = [row_fleet_up, row_ping, row_setup, row_site, row_uci, row_lxc]
 
 
 def main():
@@ -85,6 +91,8 @@ def main():
             for r in out if isinstance(out, list) else [out]:
                 results.append(r)
                 extra = "  (x%.2f of ping)" % r["ratio_to_ping"] if "ratio_to_ping" in r else ""
+                if "bytes_fetched" in r:
+                    extra += "  (%.1f MB fetched)" % (r["bytes_fetched"] / 1e6)
                 print("%-50s %9.4f s%s" % (r["name"], r["seconds"], extra), flush=True)
     finally:
         subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
