@@ -31,6 +31,19 @@ BOARDS = ("turris1x", "omnia")
 # What the molecule scenario does for real routers' "external storage": the data root on the
 # router's tmpfs (the simulated root is an overlayfs, which overlay2 cannot sit on).
 PLAYBOOK = """---
+# OpenWrt's base-files ship /etc/hosts; a simulated router without it makes every dockerd start
+# (the daemon, and the libnetwork hook of each container) wait 2 x 5 s on DNS for "localhost".
+- name: Simulator gap
+  hosts: turris
+  gather_facts: false
+  tasks:
+    - name: Give the router OpenWrt's /etc/hosts when the simulator did not
+      ansible.builtin.copy:
+        dest: /etc/hosts
+        content: "127.0.0.1 localhost\\n::1 localhost ip6-localhost ip6-loopback\\n"
+        mode: "0644"
+        force: false
+
 - name: Docker role bench
   hosts: turris
   gather_facts: false
