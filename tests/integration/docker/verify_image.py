@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build the docker role's verification image on the controller, without Docker: an archive in
 `docker save` format (manifest.json, the image config, one layer.tar) whose only content is a
