@@ -1,0 +1,290 @@
+"""The simulator's LXC images (tests/sim/images.py): the cache is keyed by what a recipe
+declares, without running it, and a cached image is never rebuilt; every image, fetched
+through the download template from the image server as a router would, boots as a system
+container, runs ``lxc-attach -- /bin/sh -c`` and stops cleanly; Asterisk answers.
+
+The boot tests build all images once (module fixture; a cold build takes minutes: debootstrap
+of bookworm and of sid + asterisk) and use their own lxcpath under
+/var/lib/turris-images-test, containers named timg-*, and the bridge timgbr0; all removed."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+SIM = Path(__file__).resolve().parents[3] / "tests" / "sim"
+sys.path.insert(0, str(SIM))
+import images  # noqa: E402
+
+TEST_TOP = "/var/lib/turris-images-test"
+BRIDGE = "timgbr0"
+BRIDGE_NET = "10.213.97"
+
+has_busybox = shutil.which("dpkg") and subprocess.run(["dpkg", "-L", "busybox-static"], capture_output=True,
+                                                      check=False).returncode == 0
+needs_busybox = pytest.mark.skipif(not has_busybox, reason="needs busybox-static (apt-get install busybox-static)")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("lxc-create") or not shutil.which("debootstrap") or not has_busybox,
+    reason="needs root, LXC, debootstrap and busybox-static (apt-get install lxc debootstrap busybox-static)")
+
+# What the roles ask the download template for: recipe -> (dist, release, variant)
+NAMES = {
+    "busybox": ("busybox", None, "default"),
+    "turrisos": ("turrisos", images.TURRIS_OS_VERSION.split(".")[0], "default"),
+    "debian": ("debian", "bookworm", "default"),
+    "asterisk": ("debian", "sid", "asterisk"),
+}
+
+
+def sh(*cmd, check=True, **kw):
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True, **kw)
+
+
+# --------------------------------------------------------------------------- declarations / cache
+
+@needs_busybox
+def test_recipes_declare_their_names_and_the_turris_os_version_of_the_simulator():
+    import turris_sim  # noqa: E402  (imports images too)
+    assert images.TURRIS_OS_VERSION == turris_sim.TURRIS_OS_VERSION
+    assert sorted(images.RECIPES) == sorted(NAMES)
+    for name, (dist, release, variant) in NAMES.items():
+        spec = images.spec_of(name)
+        assert (spec["dist"], spec["variant"]) == (dist, variant)
+        if release:
+            assert spec["release"] == release
+        json.dumps(spec)  # plain data: it is what the key hashes
+
+
+@needs_busybox
+def test_cache_key_is_stable_and_computed_without_running_anything(monkeypatch):
+    first = {name: images.cache_key(name, "amd64") for name in images.RECIPES}
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a recipe ran while only its key was asked for")
+    for fn in ("_fill", "_debootstrap", "_busybox_tree", "_build"):
+        monkeypatch.setattr(images, fn, forbidden)
+    assert {name: images.cache_key(name, "amd64") for name in images.RECIPES} == first
+    assert len(set(first.values())) == len(first)
+    assert images.cache_key("busybox", "amd64") != images.cache_key("busybox", "armhf")
+
+
+@needs_busybox
+def test_cache_key_follows_every_declared_input(monkeypatch):
+    spec = images.spec_of("debian")
+    key = images.cache_key("debian", "amd64", spec)
+    changed = json.loads(json.dumps(spec))
+    changed["files"]["etc/inittab"][0] += "# one more line\n"
+    assert images.cache_key("debian", "amd64", changed) != key
+    changed = json.loads(json.dumps(spec))
+    changed["base"]["debootstrap"]["include"].append("less")
+    assert images.cache_key("debian", "amd64", changed) != key
+    monkeypatch.setattr(images, "RECIPE_VERSION", images.RECIPE_VERSION + ".test")
+    assert images.cache_key("debian", "amd64", spec) != key
+
+
+@needs_busybox
+def test_a_cached_image_is_not_rebuilt(tmp_path, monkeypatch):
+    runs = []
+    real_fill = images._fill
+
+    def counting_fill(rootfs, spec, arch):
+        runs.append(spec["dist"])
+        real_fill(rootfs, spec, arch)
+    monkeypatch.setattr(images, "_fill", counting_fill)
+    cache = str(tmp_path / "cache")
+    first = images.build("busybox", cache=cache)
+    stamp = os.stat(os.path.join(first["dir"], "rootfs.tar.xz")).st_mtime_ns
+    assert runs == ["busybox"]
+    again = images.build("busybox", cache=cache)
+    assert again == first and runs == ["busybox"]
+    assert os.stat(os.path.join(first["dir"], "rootfs.tar.xz")).st_mtime_ns == stamp
+    assert first["dir"] == images.image_dir("busybox", cache=cache)
+    # a changed recipe is a new image, built next to the old one
+    monkeypatch.setattr(images, "RECIPE_VERSION", images.RECIPE_VERSION + ".test")
+    other = images.build("busybox", cache=cache)
+    assert runs == ["busybox", "busybox"] and other["dir"] != first["dir"]
+    assert os.path.isdir(first["dir"])
+    # no work directories left behind
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")) == \
+        sorted([os.path.basename(first["dir"]), os.path.basename(other["dir"])])
+
+
+# --------------------------------------------------------------------------- booting
+
+@pytest.fixture(scope="module")
+def served():
+    """All images built (or taken from the cache) once, an image server on 127.0.0.1, a private
+    lxcpath and the timgbr0 bridge; everything removed afterwards."""
+    built = {}
+    times = {}
+    for name in sorted(images.RECIPES):
+        start = time.monotonic()
+        built[name] = images.build(name)
+        times[name] = round(time.monotonic() - start, 1)
+    print("image build times (s):", times)
+    made_bridge = sh("ip", "link", "show", BRIDGE, check=False).returncode != 0
+    if made_bridge:
+        sh("ip", "link", "add", BRIDGE, "type", "bridge")
+        sh("ip", "addr", "add", BRIDGE_NET + ".1/24", "dev", BRIDGE)
+        sh("ip", "link", "set", BRIDGE, "up")
+    os.makedirs(TEST_TOP, exist_ok=True)
+    lxc_path = tempfile.mkdtemp(prefix="lxc-", dir=TEST_TOP)
+    work = tempfile.mkdtemp(prefix="www-", dir=TEST_TOP)
+    root = images.make_tree(list(built.values()), os.path.join(work, "www"))
+    server = images.ImageServer(root, "127.0.0.1").start()
+    env = dict(os.environ, WGETRC=server.tls["wgetrc"], LXC_CACHE_PATH=os.path.join(work, "lxc-cache"))
+    try:
+        yield {"images": built, "server": server.server, "env": env, "lxc_path": lxc_path}
+    finally:
+        server.stop()
+        for name in sh("lxc-ls", "-P", lxc_path, "-1", check=False).stdout.split():
+            sh("lxc-destroy", "-P", lxc_path, "-n", name, "-f", check=False)
+        shutil.rmtree(lxc_path, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        if made_bridge:
+            sh("ip", "link", "del", BRIDGE, check=False)
+        try:
+            os.rmdir(TEST_TOP)
+        except OSError:
+            pass
+
+
+class Container:
+    def __init__(self, served, recipe, index):
+        self.served, self.path = served, served["lxc_path"]
+        self.name = "timg-%s" % recipe
+        self.address = "%s.%d" % (BRIDGE_NET, 10 + index)
+        img = served["images"][recipe]
+        res = sh("lxc-create", "-P", self.path, "-n", self.name, "-t", "download", "--",
+                 "--server", served["server"], "-d", img["dist"], "-r", img["release"],
+                 "-a", img["arch"], "--variant", img["variant"], check=False, env=served["env"])
+        assert res.returncode == 0, res.stdout + res.stderr
+        conf = os.path.join(self.path, self.name, "config")
+        with open(conf, encoding="utf-8") as f:
+            lines = [line for line in f.read().splitlines() if not line.startswith("lxc.net.")]
+        lines += ["lxc.net.0.type = veth", "lxc.net.0.link = %s" % BRIDGE, "lxc.net.0.flags = up",
+                  "lxc.net.0.name = eth0", "lxc.net.0.ipv4.address = %s/24" % self.address,
+                  "lxc.net.0.ipv4.gateway = %s.1" % BRIDGE_NET]
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        self.console = os.path.join(self.path, self.name, "console.log")
+
+    def start(self):
+        res = sh("lxc-start", "-P", self.path, "-n", self.name, "-L", self.console,
+                 "-o", os.path.join(self.path, self.name, "lxc.log"), check=False)
+        assert res.returncode == 0, res.stderr + self.log()
+        sh("lxc-wait", "-P", self.path, "-n", self.name, "-s", "RUNNING", "-t", "30")
+
+    def sh(self, script, check=True):
+        return sh("lxc-attach", "-P", self.path, "-n", self.name, "--clear-env", "--",
+                  "/bin/sh", "-c", script, check=check)
+
+    def state(self):
+        return sh("lxc-info", "-P", self.path, "-n", self.name, "-s").stdout.split(":", 1)[1].strip()
+
+    def stop_cleanly(self):
+        # --nokill: fails unless init shuts the container down by itself on lxc.signal.halt
+        res = sh("lxc-stop", "-P", self.path, "-n", self.name, "--nokill", "-t", "60", check=False)
+        assert res.returncode == 0, res.stderr + self.log()
+        assert self.state() == "STOPPED"
+
+    def destroy(self):
+        sh("lxc-destroy", "-P", self.path, "-n", self.name, "-f", check=False)
+
+    def log(self):
+        try:
+            with open(self.console, encoding="utf-8", errors="replace") as f:
+                return "\n--- console:\n" + f.read()[-3000:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def container(served):
+    made = []
+
+    def make(recipe):
+        c = Container(served, recipe, sorted(images.RECIPES).index(recipe))
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.destroy()
+
+
+def wait_for(c, script, timeout=60):
+    """Run ``script`` in the container until it succeeds; return its output."""
+    deadline = time.time() + timeout
+    while True:
+        res = c.sh(script, check=False)
+        if res.returncode == 0:
+            return res.stdout
+        assert time.time() < deadline, script + ": " + res.stdout + res.stderr + c.log()
+        time.sleep(0.5)
+
+
+def boots(c):
+    c.start()
+    out = c.sh("echo attached as $(id -u); hostname; ip -4 -o addr show dev eth0").stdout
+    assert "attached as 0" in out
+    assert c.name in out
+    assert " %s/24 " % c.address in out
+    return out
+
+
+@needs_root
+def test_busybox_boots_attaches_and_stops(container):
+    c = container("busybox")
+    boots(c)
+    assert "BusyBox" in c.sh("/bin/busybox | head -1").stdout
+    c.stop_cleanly()
+
+
+@needs_root
+def test_turrisos_like_boots_attaches_and_stops(container):
+    c = container("turrisos")
+    boots(c)
+    wait_for(c, "pidof syslogd")  # rcS has run the enabled services
+    out = c.sh("cat /etc/turris-version; . /etc/openwrt_release; echo $DISTRIB_ID;"
+               "grep -c \"option hostname '%s'\" /etc/config/system;"
+               "for s in led firewall log boot; do /etc/init.d/$s enabled && echo $s:on || echo $s:off; done;"
+               "pidof syslogd >/dev/null && echo syslog-running; pidof klogd || echo no-klogd" % c.name).stdout
+    assert out.split() == [images.TURRIS_OS_VERSION, "TurrisOS", "1", "led:off", "firewall:off",
+                           "log:on", "boot:on", "syslog-running", "no-klogd"]
+    c.stop_cleanly()
+
+
+@needs_root
+def test_debian_stable_boots_attaches_and_stops(container):
+    c = container("debian")
+    boots(c)
+    wait_for(c, "runlevel | grep -qx 'N 2'")  # sysvinit's boot is done
+    out = c.sh("cat /etc/debian_version; readlink -f /sbin/init; runlevel;"
+               "ls /var/lib/apt/lists | grep -v -e '^partial$' -e '^lock$' | wc -l;"
+               "ls /usr/share/man 2>/dev/null | wc -l; cat /etc/resolv.conf | wc -c").stdout.split()
+    assert out[0].startswith("12.")
+    assert out[1] == "/usr/sbin/init" or out[1] == "/sbin/init"
+    assert out[2:4] == ["N", "2"]
+    assert out[4:] == ["0", "0", "0"]  # no apt lists, no man pages, no DNS of the build host
+    c.stop_cleanly()
+    assert "runlevel 0" in c.log()  # halted by its init (sysvinit), not killed
+
+
+@needs_root
+def test_asterisk_from_sid_starts_and_answers(container):
+    c = container("asterisk")
+    boots(c)
+    assert c.sh("cat /etc/debian_version").stdout.strip().endswith("sid")
+    version = wait_for(c, "asterisk -rx 'core show version' | grep '^Asterisk '")
+    assert int(version.split()[1].split(".")[0]) >= 20, version
+    assert c.sh("ps -o user= -C asterisk").stdout.split()[0] == "asterisk"
+    # Debian's defaults, no SIP endpoints (the container role templates them)
+    out = c.sh("test -f /etc/asterisk/asterisk.conf && test -f /etc/asterisk/pjsip.conf && echo defaults;"
+               "asterisk -rx 'pjsip show endpoints'").stdout
+    assert "defaults" in out and "No objects found" in out
+    c.stop_cleanly()
