@@ -12,10 +12,12 @@ Everything it creates lives under $TSIM_HOME (default /var/lib/turris-sim), is n
 it. See tests/sim/README.md for what a router looks like and why.
 """
 import argparse
+import fcntl
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -252,6 +254,9 @@ def router_files(board, hostname):
 
 def router_ip(state, name):
     used = {r["ip"] for n, r in state["routers"].items() if n != name}
+    # Addresses whose host-side veth still exists belong to a router too, recorded or not.
+    links = run(["ip", "-o", "link"], capture=True).stdout
+    used |= {"%s.%d" % (NET_PREFIX, int(m)) for m in re.findall(r"^\d+: tsim(\d+)[@:]", links, re.M)}
     if name in state["routers"]:
         return state["routers"][name]["ip"]
     for host in range(FIRST_HOST, 250):
@@ -714,6 +719,12 @@ def main(argv=None):
         print("turris-sim: error: must run as root (it creates LXC containers and a bridge)", file=sys.stderr)
         return 2
     try:
+        lock = None
+        if args.cmd in ("up", "down"):
+            # One up/down at a time: they read, change and write the shared state, addresses and veths.
+            HOME.mkdir(parents=True, exist_ok=True)
+            lock = open(HOME / "lock", "w")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         {"up": cmd_up, "down": cmd_down, "status": cmd_status, "inventory": cmd_inventory}[args.cmd](args)
     except SimError as e:
         print("turris-sim: error: %s" % e, file=sys.stderr)
