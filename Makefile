@@ -70,7 +70,7 @@ DEMO_REPORT := $(BUILD)/demo-report.json
 demo: deps
 	$(SIM) up --count 3 --board mixed
 	cd $(ROOT) && $(VENV)/bin/ansible-playbook -i "$$($(SIM) inventory)" playbooks/site.yml \
-	  -e turris_report_file=$(DEMO_REPORT)
+	  -e @playbooks/vars/demo.yml -e turris_report_file=$(DEMO_REPORT)
 	@$(PY) $(ROOT)/tests/sim/demo_report.py $(DEMO_REPORT)
 
 bench: deps

@@ -14,9 +14,15 @@ def main(path):
         report = json.load(fh)
     state = turris_sim.load_state()
     addr = {"%s-%d" % (r["fleet"], r["index"]): r["ip"] for r in state["routers"].values()}
-    cols = ("router", "address", "board", "arch", "opkg arch", "Turris OS", "configured")
+    cols = ("router", "address", "board", "arch", "opkg arch", "Turris OS", "configured", "containers")
+
+    def containers(r):
+        items = sorted((r.get("containers") or {}).values(), key=lambda c: c.get("name", ""))
+        return ", ".join("%s (%s, %s, %s)" % (c.get("name"), c.get("flavor"), c.get("state"), c.get("address"))
+                         for c in items) or "-"
+
     rows = [(h, addr.get(h, "?"), r["board"], r["arch"], r["opkg_arch"], r["os_version"],
-             ", ".join(r["configured"]) or "-") for h, r in sorted(report.items())]
+             ", ".join(r["configured"]) or "-", containers(r)) for h, r in sorted(report.items())]
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)]
     line = "  ".join("%-*s" % (w, c) for w, c in zip(widths, cols))
     print()
