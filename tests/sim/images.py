@@ -299,29 +299,30 @@ def _debian(suite, include, extra_files=None, chroot=()):
         # the container's DNS is its own configuration's business, not the build host's
         "etc/resolv.conf": ["", 0o644],
         "etc/fstab": ["# LXC mounts what the container needs (lxc.mount.auto, lxc.mount.entry)\n", 0o644],
-        "etc/network/interfaces": [
+    }
+    if "ifupdown" in include:
+        files["etc/network/interfaces"] = [
             "# LXC configures eth0's address before init (lxc.net.0.ipv4.address/gateway);\n"
             "# replace 'manual' with 'dhcp' (and install a DHCP client) to use DHCP instead.\n"
             "source /etc/network/interfaces.d/*\n\n"
             "auto lo\niface lo inet loopback\n\n"
-            "iface eth0 inet manual\n", 0o644],
-    }
+            "iface eth0 inet manual\n", 0o644]
     files.update(extra_files or {})
     commands = [["update-rc.d", "-f", s, "remove"] for s in _DEBIAN_NOT_IN_CONTAINER]
     return {
         "config": _DEBIAN_LXC_CONFIG, "templates": ["/etc/hostname", "/etc/hosts"],
         "base": {"debootstrap": {"suite": suite, "variant": "minbase", "mirror": DEBIAN_MIRROR,
-                                 "include": sorted(set(["sysvinit-core", "ifupdown", "iproute2",
-                                                        "procps", "netbase"] + list(include)))}},
-        "files": files, "dirs": ["etc/inittab.d", "etc/network/interfaces.d"],
+                                 "include": sorted(set(["sysvinit-core", "iproute2", "procps", "netbase"]
+                                                       + list(include)))}},
+        "files": files, "dirs": ["etc/inittab.d"] + (["etc/network/interfaces.d"] if "ifupdown" in include else []),
         "chroot": commands + [list(c) for c in chroot],
         "remove": ["etc/machine-id", "var/lib/dbus/machine-id"], "slim": True,
     }
 
 
 def recipe_debian():
-    """Debian stable (bookworm) minbase with sysvinit, ifupdown, iproute2, procps."""
-    spec = _debian("bookworm", [])
+    """Debian stable (bookworm) minbase with sysvinit, ifupdown, iproute2, procps, netbase."""
+    spec = _debian("bookworm", ["ifupdown"])
     spec.update({"dist": "debian", "release": "bookworm", "variant": "default"})
     return spec
 
@@ -331,6 +332,8 @@ def recipe_asterisk():
     dist ``debian``, release ``sid``, variant ``asterisk``.  Debian's default /etc/asterisk is
     kept (no SIP peers: the container role templates them); /etc/init.d/asterisk starts it at
     boot as the ``asterisk`` user; ``asterisk -rx 'core show version'`` answers."""
+    # no ifupdown here: in sid it depends on "systemd | systemd-sysusers" and debootstrap takes the
+    # first alternative (+20 MB of systemd); LXC sets the addresses and brings lo up anyway.
     spec = _debian("sid", ["asterisk"])
     spec.update({"dist": "debian", "release": "sid", "variant": "asterisk"})
     return spec

@@ -288,3 +288,26 @@ def test_asterisk_from_sid_starts_and_answers(container):
                "asterisk -rx 'pjsip show endpoints'").stdout
     assert "defaults" in out and "No objects found" in out
     c.stop_cleanly()
+
+
+@needs_busybox
+def test_prune_removes_only_images_of_older_recipes(tmp_path, monkeypatch):
+    cache = str(tmp_path)
+    current = images.build("busybox", cache=cache)
+    monkeypatch.setattr(images, "RECIPE_VERSION", images.RECIPE_VERSION + ".old")
+    old = images.build("busybox", cache=cache)
+    monkeypatch.undo()
+    assert images.prune(cache=cache) == [old["dir"]]
+    assert os.path.isfile(os.path.join(current["dir"], "rootfs.tar.xz")) and not os.path.exists(old["dir"])
+    assert sorted(os.listdir(cache)) == sorted([os.path.basename(current["dir"]),
+                                                os.path.basename(current["dir"]) + ".lock"])
+
+
+def test_selected_recipes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("TURRIS_SIM_IMAGES", raising=False)
+    assert images.selected_recipes() == sorted(images.RECIPES)
+    monkeypatch.setenv("TURRIS_SIM_IMAGES", "turrisos, busybox")
+    assert images.selected_recipes() == ["busybox", "turrisos"]
+    monkeypatch.setenv("TURRIS_SIM_IMAGES", "busybox,windows")
+    with pytest.raises(ValueError, match="windows"):
+        images.selected_recipes()
