@@ -80,7 +80,19 @@ def row_lxc():
     return bench_lxc.rows(inventory(), "%s-2" % FLEET)
 
 
-ROWS = [row_fleet_up, row_ping, row_setup, row_site, row_uci, row_lxc]
+def row_site_fleet():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_site  # pylint: disable=import-outside-toplevel
+    return bench_site.site_rows(COUNT)
+
+
+def row_docker():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_docker  # pylint: disable=import-outside-toplevel
+    return bench_docker.docker_rows()
+
+
+ROWS = [row_fleet_up, row_ping, row_setup, row_site, row_uci, row_lxc, row_site_fleet, row_docker]
 
 
 def main():
@@ -93,7 +105,12 @@ def main():
                 extra = "  (x%.2f of ping)" % r["ratio_to_ping"] if "ratio_to_ping" in r else ""
                 if "bytes_fetched" in r:
                     extra += "  (%.1f MB fetched)" % (r["bytes_fetched"] / 1e6)
+                for k in ("tasks", "changed", "ssh_per_router"):
+                    if k in r:
+                        extra += "  %s=%s" % (k, r[k])
                 print("%-50s %9.4f s%s" % (r["name"], r["seconds"], extra), flush=True)
+            if row is row_lxc:  # the rows after it bring up fleets of their own
+                subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
     finally:
         subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
     out = ROOT / "bench" / "results.json"
