@@ -520,44 +520,6 @@ WWW_PORT = int(os.environ.get("TSIM_WWW_PORT", "80"))
 WWW_URL = "http://%s%s" % (BRIDGE_ADDR, "" if WWW_PORT == 80 else ":%d" % WWW_PORT)
 
 
-def www_running():
-    pidfile = HOME / "run" / "www.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return Path("/proc/%d/cmdline" % pid).read_bytes().find(b"http.server") >= 0
-
-
-def ensure_www():
-    """One static HTTP server for the fleet's package feeds and LXC images, bound to the bridge
-    address only: nothing listens anywhere else."""
-    WWW.mkdir(parents=True, exist_ok=True)
-    if www_running():
-        return
-    (HOME / "run").mkdir(parents=True, exist_ok=True)
-    logf = open(HOME / "run" / "www.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(WWW_PORT), "--bind", BRIDGE_ADDR,
-                             "--directory", str(WWW)], stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    (HOME / "run" / "www.pid").write_text("%d\n" % proc.pid)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection((BRIDGE_ADDR, WWW_PORT), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SimError("the fleet's HTTP server did not start on %s:%d (see %s)"
-                   % (BRIDGE_ADDR, WWW_PORT, HOME / "run" / "www.log"))
-
-
-IMAGES_PORT = int(os.environ.get("TSIM_IMAGES_PORT", "8443"))
-IMAGES_SERVER = "%s:%d" % (BRIDGE_ADDR, IMAGES_PORT)  # what lxc-download's --server takes
-IMAGES_ROOT = HOME / "images-www"
-
-
 def _service_running(name, needle):
     pidfile = HOME / "run" / ("%s.pid" % name)
     try:
@@ -566,6 +528,38 @@ def _service_running(name, needle):
         return needle.encode() in Path("/proc/%d/cmdline" % pid).read_bytes()
     except (OSError, ValueError):
         return False
+
+
+def _start_service(name, argv, port):
+    """Start a fleet server in the background (pid and log in $TSIM_HOME/run) and wait until it
+    listens on the bridge address."""
+    (HOME / "run").mkdir(parents=True, exist_ok=True)
+    log_path = HOME / "run" / ("%s.log" % name)
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, start_new_session=True)
+    (HOME / "run" / ("%s.pid" % name)).write_text("%d\n" % proc.pid)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            socket.create_connection((BRIDGE_ADDR, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SimError("the fleet's %s server did not start on %s:%d (see %s)" % (name, BRIDGE_ADDR, port, log_path))
+
+
+def ensure_www():
+    """One static HTTP server for the fleet's package feeds, bound to the bridge address only:
+    nothing listens anywhere else."""
+    WWW.mkdir(parents=True, exist_ok=True)
+    if not _service_running("www", "http.server"):
+        _start_service("www", [sys.executable, "-m", "http.server", str(WWW_PORT), "--bind", BRIDGE_ADDR,
+                               "--directory", str(WWW)], WWW_PORT)
+
+
+IMAGES_PORT = int(os.environ.get("TSIM_IMAGES_PORT", "8443"))
+IMAGES_SERVER = "%s:%d" % (BRIDGE_ADDR, IMAGES_PORT)  # what lxc-download's --server takes
+IMAGES_ROOT = HOME / "images-www"
 
 
 def ensure_images():
@@ -588,21 +582,10 @@ def ensure_images():
         return images.tls_material([BRIDGE_ADDR])
     if running:
         _stop_service("images")
-    (HOME / "run").mkdir(parents=True, exist_ok=True)
-    logf = open(HOME / "run" / "images.log", "ab")
     code = ("import sys; sys.path.insert(0, %r); import images; "
             "images.ImageServer(%r, %r, %d).httpd.serve_forever()" % (str(HERE), str(IMAGES_ROOT), BRIDGE_ADDR, IMAGES_PORT))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    (HOME / "run" / "images.pid").write_text("%d\n" % proc.pid)
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        try:
-            socket.create_connection((BRIDGE_ADDR, IMAGES_PORT), timeout=1).close()
-            return images.tls_material([BRIDGE_ADDR])
-        except OSError:
-            time.sleep(0.2)
-    raise SimError("the fleet's image server did not start on %s (see %s)" % (IMAGES_SERVER, HOME / "run" / "images.log"))
+    _start_service("images", [sys.executable, "-c", code], IMAGES_PORT)
+    return images.tls_material([BRIDGE_ADDR])
 
 
 def _stop_service(name):
