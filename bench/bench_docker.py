@@ -20,8 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sim"))
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "docker"))
+import common  # noqa: E402  pylint: disable=wrong-import-position
 import turris_sim  # noqa: E402  pylint: disable=wrong-import-position
 import verify_image  # noqa: E402  pylint: disable=wrong-import-position
+
+_env = common.env
+_timed = common.timed
 
 VENV_BIN = Path(sys.executable).parent
 SIM = [sys.executable, str(ROOT / "tests" / "sim" / "turris_sim.py")]
@@ -58,23 +62,6 @@ PLAYBOOK = """---
 """
 
 
-def _env():
-    e = dict(os.environ)
-    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    e["PATH"] = "%s:%s" % (VENV_BIN, e.get("PATH", ""))
-    e.setdefault("ANSIBLE_COLLECTIONS_PATH", "%s:%s" % (ROOT / ".build" / "collections",
-                                                        Path(sys.executable).parents[1] / "lib" / "python3.11" / "site-packages"))
-    return e
-
-
-def _timed(cmd):
-    t0 = time.monotonic()
-    res = subprocess.run(cmd, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         check=False)
-    dt = time.monotonic() - t0
-    if res.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), res.stdout[-3000:]))
-    return dt, res.stdout
 
 
 def docker_rows():

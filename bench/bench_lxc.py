@@ -17,13 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sim"))
+import common  # noqa: E402  pylint: disable=wrong-import-position
 import turris_sim  # noqa: E402  pylint: disable=wrong-import-position
 
+_env = common.env
 
-def _env():
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    return env
 
 
 def adhoc(inventory, host, module, args=""):

@@ -21,7 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sim"))
+import common  # noqa: E402  pylint: disable=wrong-import-position
 import turris_sim  # noqa: E402  pylint: disable=wrong-import-position
+
+_env = common.env
 
 VENV_BIN = Path(sys.executable).parent
 SIM = [sys.executable, str(ROOT / "tests" / "sim" / "turris_sim.py")]
@@ -29,14 +32,6 @@ FLEET = "ctbench"
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
 SSH_EXEC = re.compile(r"^<([0-9.]+)> SSH: EXEC (ssh|scp)", re.M)
 
-
-def _env():
-    e = dict(os.environ)
-    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    e["PATH"] = "%s:%s" % (VENV_BIN, e.get("PATH", ""))
-    e.setdefault("ANSIBLE_COLLECTIONS_PATH", "%s:%s" % (ROOT / ".build" / "collections",
-                                                        Path(sys.executable).parents[1] / "lib" / "python3.11" / "site-packages"))
-    return e
 
 
 def _site(inventory, count):

@@ -14,7 +14,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sim"))
+import common  # noqa: E402  pylint: disable=wrong-import-position
 import turris_sim  # noqa: E402
+
+env = common.env
+timed = common.timed
 
 VENV_BIN = Path(sys.executable).parent
 SIM = [sys.executable, str(ROOT / "tests" / "sim" / "turris_sim.py")]
@@ -22,21 +26,6 @@ FLEET = "bench"
 COUNT = int(os.environ.get("BENCH_COUNT", "10"))
 
 
-def env():
-    e = dict(os.environ)
-    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    e["PATH"] = "%s:%s" % (VENV_BIN, e.get("PATH", ""))
-    return e
-
-
-def timed(cmd):
-    t0 = time.monotonic()
-    res = subprocess.run(cmd, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         check=False)
-    dt = time.monotonic() - t0
-    if res.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), res.stdout[-2000:]))
-    return dt, res.stdout
 
 
 def inventory():
