@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Send one SIP OPTIONS request over UDP and print the status line of the answer.
 
@@ -23,7 +22,7 @@ def main(argv):
     if not source:
         sock.connect((target, port))
         local_ip = sock.getsockname()[0]
-    tag, branch, call = (random.getrandbits(32) for _ in range(3))
+    tag, branch, call = (random.getrandbits(32) for dummy in range(3))
     request = (
         "OPTIONS sip:{t}:{p} SIP/2.0\r\n"
         "Via: SIP/2.0/UDP {l}:{lp};branch=z9hG4bK{b:x};rport\r\n"
@@ -37,7 +36,7 @@ def main(argv):
         "User-Agent: turris-containers-test\r\n"
         "Content-Length: 0\r\n\r\n"
     ).format(t=target, p=port, l=local_ip, lp=local_port, b=branch, g=tag, c=call)
-    for _ in range(3):
+    for dummy in range(3):
         sock.sendto(request.encode(), (target, port))
         try:
             data = sock.recv(65535).decode(errors="replace")
