@@ -592,17 +592,26 @@ def make_tree(images, root):
 # --------------------------------------------------------------------------- TLS
 def tls_material(addresses, cache=CACHE):
     """A private CA and a server certificate for ``addresses`` (IPs or names), plus a wgetrc
-    that trusts the CA.  Returns ``{ca, cert, key, wgetrc}`` paths."""
+    that trusts the CA.  Returns ``{ca, cert, key, wgetrc}`` paths.  Made under a lock, and a
+    cached server certificate that the CA does not sign (a CA made again) is made again."""
     tls = _ensure(os.path.join(cache, "tls"))
+    with open(os.path.join(tls, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _tls_material_locked(tls, addresses)
+
+
+def _tls_material_locked(tls, addresses):
     ca_key, ca = os.path.join(tls, "ca.key"), os.path.join(tls, "ca.pem")
-    if not os.path.exists(ca):
+    if not (os.path.exists(ca) and os.path.exists(ca_key)):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
                         "-out", ca, "-days", "3650", "-subj", "/CN=turris-sim image CA"],
                        check=True, capture_output=True)
     names = sorted(set(addresses) | {"127.0.0.1", "localhost"})
     tag = hashlib.sha256(",".join(names).encode()).hexdigest()[:12]
     key, cert = os.path.join(tls, "server-%s.key" % tag), os.path.join(tls, "server-%s.pem" % tag)
-    if not os.path.exists(cert):
+    signed = os.path.exists(cert) and subprocess.run(
+        ["openssl", "verify", "-CAfile", ca, cert], capture_output=True, check=False).returncode == 0
+    if not signed:
         san = ",".join(("IP:%s" % n) if _is_ip(n) else ("DNS:%s" % n) for n in names)
         with tempfile.TemporaryDirectory() as tmp:
             csr, ext = os.path.join(tmp, "csr"), os.path.join(tmp, "ext")

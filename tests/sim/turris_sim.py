@@ -569,7 +569,9 @@ def ensure_images():
     descs = [images.build(r) for r in sorted(images.RECIPES)]
     arches = sorted(set(b["lxc_arch"] for b in BOARDS.values()))
     listed = [dict(d, arch=a) for d in descs for a in arches]
-    sig = hashlib.sha256(json.dumps(listed, sort_keys=True).encode()).hexdigest()
+    tls = images.tls_material([BRIDGE_ADDR])
+    # A new certificate (CA made again) needs a new server process too.
+    sig = hashlib.sha256(json.dumps(listed, sort_keys=True).encode() + Path(tls["cert"]).read_bytes()).hexdigest()
     sigfile = IMAGES_ROOT / ".sig"
     fresh = sigfile.exists() and sigfile.read_text() == sig
     if not fresh:
@@ -579,13 +581,13 @@ def ensure_images():
         sigfile.write_text(sig)
     running = _service_running("images", "ImageServer")
     if running and fresh:
-        return images.tls_material([BRIDGE_ADDR])
+        return tls
     if running:
         _stop_service("images")
     code = ("import sys; sys.path.insert(0, %r); import images; "
             "images.ImageServer(%r, %r, %d).httpd.serve_forever()" % (str(HERE), str(IMAGES_ROOT), BRIDGE_ADDR, IMAGES_PORT))
     _start_service("images", [sys.executable, "-c", code], IMAGES_PORT)
-    return images.tls_material([BRIDGE_ADDR])
+    return tls
 
 
 def _stop_service(name):
