@@ -18,3 +18,12 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing >/dev/null
 fi
+# The simulator's feed is built from Debian packages fetched with apt-get download: it needs the
+# package lists even where every host package is already installed.
+if ! apt-cache show liblxc1 >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ]; then
+		apt-get update -q >/dev/null
+	else
+		echo "warning: no Debian package lists (run apt-get update as root): the simulator's feed cannot be built" >&2
+	fi
+fi
