@@ -2,6 +2,7 @@
 """The fleet's package feeds (tests/sim/feed.py ensure_feeds): Debian bookworm packages repacked
 under OpenWrt names, signed indexes per arch, the Turris 1.x Docker feed apart; and on a simulated
 router, `opkg install lxc` / `dockerd` give an LXC and a Docker that really run."""
+import gzip
 import json
 import os
 import shutil
@@ -347,3 +348,32 @@ def test_turris1x_takes_docker_from_its_own_signed_feed(built, routers):
     rc, out = on(t1x, OPKG + "opkg update && opkg install dockerd docker && dockerd --version && docker --version "
                  "&& opkg list-installed | grep -E '^(containerd|runc|tini|iptables|kmod-veth) '")
     assert rc == 0 and "Docker version 20.10" in out, out
+
+
+@needs_apt
+@needs_root
+def test_router_drops_a_tampered_index(built, routers):
+    """A copy of the Omnia feed whose index was changed after signing: opkg update on the router
+    reports the failed signature and keeps no list of it; the untouched feed still verifies."""
+    www, _keys, result = built
+    by_board, _server, url = routers
+    omnia = by_board["omnia"]
+    good = result["feeds"]["arm_cortex-a9_vfpv3-d16"][0]["path"]
+    bad = "feeds/tampered/packages"
+    shutil.rmtree(www / bad, ignore_errors=True)
+    (www / bad).mkdir(parents=True)
+    for name in ("Packages", "Packages.sig"):
+        shutil.copy2(www / good / name, www / bad / name)
+    index = (www / good / "Packages").read_bytes()
+    assert b"Description:" in index
+    tampered = index.replace(b"Description:", b"Description: (changed)", 1)
+    (www / bad / "Packages").write_bytes(tampered)
+    with gzip.open(www / bad / "Packages.gz", "wb") as fh:
+        fh.write(tampered)
+    rc, out = on(omnia, ": > /etc/opkg/distfeeds.conf && : > /etc/opkg/customfeeds.conf")
+    add_feed(omnia, "turris_packages", "%s/%s" % (url, good), Path(result["dist_key"]).read_text())
+    rc, out = on(omnia, "echo 'src/gz tampered %s/%s' >> /etc/opkg/customfeeds.conf; %s opkg update; "
+                 "ls /var/opkg-lists" % (url, bad, OPKG))
+    assert "Signature check failed" in out and "Signature check passed" in out, out
+    lists = out.strip().splitlines()
+    assert "turris_packages" in lists and "tampered" not in lists, out
