@@ -669,11 +669,11 @@ def inventory_dict(state, fleet):
 
 
 def write_inventory(state, fleet):
-    import json as _json  # YAML is a superset of JSON: no third-party module needed here
+    # YAML is a superset of JSON: no third-party module needed here.
     path = HOME / ("inventory-%s.yml" % fleet)
     HOME.mkdir(parents=True, exist_ok=True)
     path.write_text("# Written by tests/sim/turris_sim.py for fleet %s.\n%s\n"
-                    % (fleet, _json.dumps(inventory_dict(state, fleet), indent=2)))
+                    % (fleet, json.dumps(inventory_dict(state, fleet), indent=2)))
     return path
 
 
