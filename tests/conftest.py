@@ -1,6 +1,6 @@
 """Test-wide setup: make ``ansible_collections.turris.containers`` importable and
-locate the golden conformance corpora (``../shared/conformance`` beside the project)."""
-import os
+locate the golden conformance corpora, kept in the repository under ``tests/conformance``
+(byte-identical copies of what the real upstream tools produced; see its README)."""
 import sys
 from pathlib import Path
 
@@ -15,11 +15,15 @@ if not _link.exists():
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
-CONFORMANCE = Path(os.environ.get("TURRIS_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))
+# The one place every test finds the golden files. Test modules that parametrize over the
+# cases at import time read these constants; the rest ask for the ``conformance_dir`` fixture.
+CONFORMANCE = ROOT / "tests" / "conformance"
+CORPORA = ("uci", "kconfig", "usign")
 
 
 @pytest.fixture(scope="session")
 def conformance_dir():
-    if not CONFORMANCE.is_dir():
-        pytest.fail(f"conformance corpora not found at {CONFORMANCE}; set TURRIS_CONFORMANCE_DIR")
+    missing = [c for c in CORPORA if not (CONFORMANCE / c).is_dir()]
+    if missing:
+        pytest.fail(f"conformance corpora {missing} missing under {CONFORMANCE}; they are part of the repository")
     return CONFORMANCE

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CONFORMANCE
+
 ROOT = Path(__file__).resolve().parents[3]
 UCI = ROOT / "tests" / "sim" / "rootfs" / "sbin" / "uci"
-CORPUS = Path(os.environ.get("TURRIS_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance")) / "uci"
-CASES = sorted(p.name for p in (CORPUS / "cases").iterdir()) if (CORPUS / "cases").is_dir() else []
-INVALID = sorted(p.name for p in (CORPUS / "invalid").iterdir()) if (CORPUS / "invalid").is_dir() else []
+CORPUS = CONFORMANCE / "uci"
+CASES = sorted(p.name for p in (CORPUS / "cases").iterdir())  # a missing corpus is a collection error
+INVALID = sorted(p.name for p in (CORPUS / "invalid").iterdir())
 
 
 def run(args, stdin=b"", conf=None, delta=None, check_rc=0):

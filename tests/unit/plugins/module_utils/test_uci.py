@@ -11,12 +11,11 @@ import stat
 import pytest
 
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
+from conftest import CONFORMANCE
 
-# parametrization needs the case list at collection time; same location rule as conftest.py
-CORPUS = os.path.join(os.environ.get("TURRIS_CONFORMANCE_DIR", os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "..", "shared", "conformance")), "uci")
-CASES = sorted(os.listdir(os.path.join(CORPUS, "cases"))) if os.path.isdir(os.path.join(CORPUS, "cases")) else []
-INVALID = sorted(os.listdir(os.path.join(CORPUS, "invalid"))) if os.path.isdir(os.path.join(CORPUS, "invalid")) else []
+# parametrization needs the case list at collection time (a missing corpus is a collection error)
+CASES = sorted(os.listdir(str(CONFORMANCE / "uci" / "cases")))
+INVALID = sorted(os.listdir(str(CONFORMANCE / "uci" / "invalid")))
 
 
 def golden(conformance_dir, case, name, sub="cases"):
