@@ -377,7 +377,7 @@ def parse_image_list(text):
 
 def describe_offer(rows, dist, arch):
     """One line saying what the server has that is close to ``dist``/``arch``."""
-    same = [r for r in rows if r['dist'] == dist]
+    same = [r for r in rows if _name_key(r['dist']) == _name_key(dist)]
     if same:
         items = sorted(set('%s/%s/%s' % (r['release'], r['arch'], r['variant']) for r in same))
         return "the server offers %s as release/arch/variant: %s" % (dist, ', '.join(items))
@@ -386,6 +386,49 @@ def describe_offer(rows, dist, arch):
         return "the server has no %s; for %s it offers: %s" % (dist, arch, ', '.join(for_arch))
     dists = sorted(set('%s %s (%s)' % (r['dist'], r['release'], r['arch']) for r in rows))
     return "the server has no %s; it offers: %s" % (dist, ', '.join(dists) or 'nothing')
+
+
+def _name_key(text):
+    """How two servers' names for one thing compare: case, and ``_``/``-``/space between words,
+    do not count (repo.turris.cz/lxc: ``Debian``, ``Turris_OS``; images.linuxcontainers.org:
+    ``debian``; LuCI shows ``_`` as a space)."""
+    return re.sub(r'[\s_\-]+', '', str(text)).lower()
+
+
+def arch_names(machine):
+    """The names an image server may give the architecture of a router whose ``uname -m`` is
+    ``machine``, most specific first: the kernel's own (repo.turris.cz/lxc: armv7l, aarch64, ppc)
+    and Debian's (images.linuxcontainers.org: armhf, arm64, powerpc)."""
+    names = [machine]
+    other = _LXC_ORG_ARCH.get(machine)
+    if other and other not in names:
+        names.append(other)
+    return names
+
+
+def resolve_image(rows, dist, release, variant='default', machine=''):
+    """The row of ``rows`` (:func:`parse_image_list`) that is image ``dist``/``release``/``variant``
+    for a router with ``uname -m`` = ``machine``, in the server's own spelling; None when the
+    server has no such image.  An exact match wins; otherwise names match without regard to case
+    and word separators, and the arch by :func:`arch_names` (so one spec finds ``Debian Bookworm
+    armv7l`` on Turris's server and ``debian bookworm armhf`` on images.linuxcontainers.org)."""
+    variant = variant or 'default'
+    arches = arch_names(machine) if machine else []
+    for row in rows:
+        if (row['dist'], row['release'], row['variant']) == (dist, release, variant) and (
+                not arches or row['arch'] == arches[0]):
+            return row
+    want = (_name_key(dist), _name_key(release), _name_key(variant))
+    best = None
+    for row in rows:
+        if (_name_key(row['dist']), _name_key(row['release']), _name_key(row['variant'])) != want:
+            continue
+        if arches and row['arch'] not in arches:
+            continue
+        rank = arches.index(row['arch']) if arches else 0
+        if best is None or rank < best[0]:
+            best = (rank, row)
+    return best[1] if best else None
 
 
 # --------------------------------------------------------------------------- lxc-* output

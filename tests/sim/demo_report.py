@@ -18,8 +18,8 @@ def main(path):
 
     def containers(r):
         items = sorted((r.get("containers") or {}).values(), key=lambda c: c.get("name", ""))
-        return ", ".join("%s (%s, %s, %s)" % (c.get("name"), c.get("flavor"), c.get("state"), c.get("address"))
-                         for c in items) or "-"
+        return ", ".join("%s (%s: %s, %s, %s)" % (c.get("name"), c.get("flavor"), c.get("image"), c.get("state"),
+                                                   c.get("address")) for c in items) or "-"
 
     rows = [(h, addr.get(h, "?"), r["board"], r["arch"], r["opkg_arch"], r["os_version"],
              ", ".join(r["configured"]) or "-", containers(r)) for h, r in sorted(report.items())]

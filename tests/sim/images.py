@@ -2,11 +2,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """LXC image server for the router simulator, in the layout of the ``download`` template.
 
-Layout (what ``lxc-download`` and images.linuxcontainers.org use)::
+Layout (what ``lxc-download``, repo.turris.cz/lxc and images.linuxcontainers.org use)::
 
     meta/1.0/index-system          dist;release;arch;variant;build;path  (one line per image)
     images/<dist>/<release>/<arch>/<variant>/<build>/rootfs.tar.xz
     images/<dist>/<release>/<arch>/<variant>/<build>/meta.tar.xz   (config, templates, ...)
+
+One server serves that layout twice, under ``/lxc`` as repo.turris.cz/lxc names its images
+(``Debian;Bookworm;armv7l``, ``Turris_OS;stable;ppc``) and under ``/linuxcontainers`` as
+images.linuxcontainers.org does (``debian;bookworm;armhf``): see ``SERVERS``.
 
 An image is one *recipe*: a function that fills a root filesystem directory and returns the
 metadata (LXC config lines, files to template).  Adding Debian, TurrisOS or Asterisk images
@@ -28,7 +32,7 @@ Command line::
 
     images.py build [RECIPE...]                 build (or reuse) images, print their paths
     images.py prune                             remove cached images of older recipes
-    images.py serve --bind ADDR --port N [--plain]   build, index and serve until killed
+    images.py serve --bind ADDR --port N [--plain]   build, index and serve (/lxc, /linuxcontainers) until killed
 """
 import argparse
 import datetime
@@ -127,33 +131,6 @@ _USERS = {
     "etc/shadow": ["root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", 0o600],
     "etc/group": ["root:x:0:\nnogroup:x:65534:\n", 0o644],
 }
-
-
-def recipe_busybox():
-    """A minimal system container: Debian's static busybox, busybox init, no network setup
-    (LXC configures the addresses), so it stays up and keeps the addresses LXC gives it."""
-    base = _busybox_base()
-    version = base["busybox"]["version"]
-    files = dict(_USERS)
-    files.update({
-        "etc/inittab": ["::sysinit:/etc/init.d/rcS\n"
-                        "::respawn:/bin/syslogd -n -O /var/log/messages\n"
-                        # no "umount -a -r": a privileged container's / is the host's file
-                        # system, remounting it read-only would hit the host
-                        "::shutdown:/bin/sync\n", 0o644],
-        "etc/init.d/rcS": ["#!/bin/sh\n"
-                           "# LXC sets up /proc, /sys, /dev and the network; only the loopback is ours.\n"
-                           "/bin/hostname -F /etc/hostname\n"
-                           "/sbin/ip link set lo up\n", 0o755],
-        "etc/hostname": ["LXC_NAME\n", 0o644],
-        "etc/os-release": ['NAME="BusyBox"\nID=busybox\nVERSION_ID="%s"\nPRETTY_NAME="BusyBox %s (turris-sim)"\n'
-                           % (version, version), 0o644],
-    })
-    return {
-        "dist": "busybox", "release": version.rsplit(".", 1)[0], "variant": "default",
-        "config": _BUSYBOX_LXC_CONFIG, "templates": ["/etc/hostname"],
-        "base": base, "files": files,
-    }
 
 
 def _read_tree_file(rel):
@@ -339,19 +316,70 @@ def recipe_asterisk():
     return spec
 
 
-RECIPES = {"busybox": recipe_busybox, "turrisos": recipe_turrisos, "debian": recipe_debian,
-           "asterisk": recipe_asterisk}
+RECIPES = {"turrisos": recipe_turrisos, "debian": recipe_debian, "asterisk": recipe_asterisk}
 
 
 def selected_recipes():
     """The recipes to build and serve: ``$TURRIS_SIM_IMAGES`` (comma-separated names) or all.
-    busybox and turrisos take seconds; debian (~2 min) and asterisk (~3 min) are debootstrapped."""
+    turrisos takes seconds; debian (~2 min) and asterisk (~3 min) are debootstrapped."""
     names = [n for n in os.environ.get("TURRIS_SIM_IMAGES", "").replace(" ", ",").split(",") if n]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         raise ValueError("unknown image recipe(s) in TURRIS_SIM_IMAGES: %s (known: %s)"
                          % (", ".join(unknown), ", ".join(sorted(RECIPES))))
     return sorted(names or RECIPES)
+
+
+# --------------------------------------------------------------------------- server naming
+#
+# The simulator's one HTTPS server publishes an index per kind of real image server, each under
+# its own path (the download template's --server is host[:port][/path], as in repo.turris.cz/lxc).
+# What a real server of that kind offers, under its names; the payload is the same image.
+#
+# "lxc" is repo.turris.cz/lxc, Turris OS's default server (/etc/config/lxc, LuCI's "Containers
+# URL"): case-sensitive capitalized names and the kernel's arch names (uname -m).  Sources:
+# turris-cz/user-docs docs/geek/lxc/lxc.md ("repo.turris.cz/lxc ... a set of selected Linux
+# distributions including Turris OS"; the arch is armv7l) and its CLI cheat sheet
+# (`-d Debian -r Bullseye -a armv7l --server repo.turris.cz/lxc`, "values are case sensitive");
+# CZ-NIC/turris-misc's index generator for that server (lines `Turris_OS;stable;armv7l;...`,
+# `Turris_OS;stable;ppc;...`: Turris OS is `Turris_OS`, release `stable`, the Turris 1.x is `ppc`);
+# CZ-NIC/turris-os#85 (`-d Debian -r Buster -a armv7l`).  The MOX (aarch64) is listed like the
+# Omnia; Debian is not offered for ppc (no Debian userland on the e500 without MATH_EMULATION).
+#
+# "linuxcontainers" is images.linuxcontainers.org, LuCI's other choice: lowercase names and
+# Debian's arch names (`-d debian -r bookworm -a armhf`, user-docs' cheat sheet), no Turris OS and
+# no 32-bit PowerPC.
+#
+# server path -> recipe -> (dist, release, variant, [arch, ...])
+SERVERS = {
+    "lxc": {"turrisos": ("Turris_OS", "stable", "default", ["aarch64", "armv7l", "ppc"]),
+            "debian": ("Debian", "Bookworm", "default", ["aarch64", "armv7l"])},
+    "linuxcontainers": {"debian": ("debian", "bookworm", "default", ["arm64", "armhf"])},
+}
+
+
+def served_recipes():
+    """The recipes some kind of server offers: the ones to build for the fleet."""
+    return sorted(set(r for names in SERVERS.values() for r in names))
+
+
+def server_entries(descs, server):
+    """The index entries of ``server`` (a key of SERVERS) for built images ``descs``: one per
+    arch it lists, named as that server names them.  Images it does not offer are left out."""
+    names = SERVERS[server]
+    out = []
+    for desc in descs:
+        if desc["recipe"] in names:
+            dist, release, variant, arches = names[desc["recipe"]]
+            out += [dict(desc, dist=dist, release=release, variant=variant, arch=a) for a in arches]
+    return out
+
+
+def make_servers(descs, root):
+    """Both kinds of server under ``root``: ``root/<server>/meta/1.0/index-system`` and its
+    images.  Returns {server: document root}."""
+    return dict((server, make_tree(server_entries(descs, server), os.path.join(root, server)))
+                for server in sorted(SERVERS))
 
 
 # --------------------------------------------------------------------------- building
@@ -705,9 +733,10 @@ def main(argv=None):
         print(json.dumps(images, indent=1))
         return 0
     root = args.root or tempfile.mkdtemp(prefix="turris-sim-images-")
-    make_tree(images, root)
+    make_servers(images, root)
     srv = ImageServer(root, args.bind, args.port, plain=args.plain)
-    info = {"server": srv.server, "url": srv.url, "root": root, "images": images}
+    info = {"servers": dict((s, "%s/%s" % (srv.server, s)) for s in sorted(SERVERS)), "url": srv.url,
+            "root": root, "images": images}
     if srv.tls:
         info["wgetrc"] = srv.tls["wgetrc"]
         info["ca"] = srv.tls["ca"]

@@ -237,6 +237,15 @@ def router_files(board, hostname):
             "arch all 1\n"
             "arch noarch 1\n"
             "arch {a} 10\n").format(a=b["opkg_arch"]), 0o644),
+        # Where Turris's download template and LuCI look for the image server, in luci-app-lxc's
+        # format (openwrt/luci applications/luci-app-lxc: root/etc/config/lxc, `config lxc 'lxc'` /
+        # `option url`; overview.js: min_space and min_temp, 100000 KB by default). Turris OS points
+        # it at repo.turris.cz/lxc (turris-cz/user-docs docs/geek/lxc/lxc.md): here its stand-in.
+        "etc/config/lxc": ((
+            "\nconfig lxc 'lxc'\n"
+            "\toption url '{u}'\n"
+            "\toption min_space '100000'\n"
+            "\toption min_temp '100000'\n").format(u=IMAGES_SERVER), 0o644),
         "etc/config/system": ((
             "\nconfig system\n"
             "\toption hostname '{h}'\n"
@@ -353,14 +362,12 @@ def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca):
         p = upper / lower_path(base_rootfs, rel)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
-    # The image server's CA in the router's trust store (as a real Turris trusts repo.turris.cz),
-    # and the server in /etc/config/lxc, where Turris's download template looks for it.
+    # The image server's CA in the router's trust store (as a real Turris trusts repo.turris.cz);
+    # the server itself is in /etc/config/lxc (router_files).
     bundle = upper / "etc" / "ssl" / "certs" / "ca-certificates.crt"
     bundle.parent.mkdir(parents=True, exist_ok=True)
     bundle.write_bytes((base_rootfs / "etc" / "ssl" / "certs" / "ca-certificates.crt").read_bytes()
                        + Path(image_ca).read_bytes())
-    lxc_conf = upper / "etc" / "config" / "lxc"
-    lxc_conf.write_text("\nconfig lxc 'lxc'\n\toption url '%s'\n" % IMAGES_SERVER)
     ssh = upper / "root" / ".ssh"
     ssh.mkdir(parents=True, exist_ok=True)
     ssh.chmod(0o700)
@@ -558,17 +565,22 @@ def ensure_www():
 
 
 IMAGES_PORT = int(os.environ.get("TSIM_IMAGES_PORT", "8443"))
-IMAGES_SERVER = "%s:%d" % (BRIDGE_ADDR, IMAGES_PORT)  # what lxc-download's --server takes
+# What lxc-download's --server takes (host:port/path), as repo.turris.cz/lxc is served under /lxc;
+# the routers' /etc/config/lxc points at it. The lowercase (images.linuxcontainers.org) index beside it.
+IMAGES_SERVER = "%s:%d/lxc" % (BRIDGE_ADDR, IMAGES_PORT)
+IMAGES_SERVER_LOWERCASE = "%s:%d/linuxcontainers" % (BRIDGE_ADDR, IMAGES_PORT)
 IMAGES_ROOT = HOME / "images-www"
 
 
 def ensure_images():
     """The LXC image server of the fleet, in the download template's layout, over HTTPS (the stock
     template fetches nothing else) with a certificate of the simulator's own CA, which every
-    router trusts. Every image is listed for each board's LXC arch: the payload is the host's."""
-    descs = [images.build(r) for r in sorted(images.RECIPES)]
-    arches = sorted(set(b["lxc_arch"] for b in BOARDS.values()))
-    listed = [dict(d, arch=a) for d in descs for a in arches]
+    router trusts. Two indexes, as two kinds of real server name the images: IMAGES_SERVER
+    (repo.turris.cz/lxc: Debian/Bookworm/armv7l, Turris_OS/stable/ppc; the routers' default) and
+    IMAGES_SERVER_LOWERCASE (images.linuxcontainers.org: debian/bookworm/armhf). The payload is the
+    host's whatever arch an image is listed for."""
+    descs = [images.build(r) for r in images.served_recipes()]
+    listed = dict((server, images.server_entries(descs, server)) for server in sorted(images.SERVERS))
     tls = images.tls_material([BRIDGE_ADDR])
     # A new certificate (CA made again) needs a new server process too.
     sig = hashlib.sha256(json.dumps(listed, sort_keys=True).encode() + Path(tls["cert"]).read_bytes()).hexdigest()
@@ -577,7 +589,7 @@ def ensure_images():
     if not fresh:
         shutil.rmtree(IMAGES_ROOT, ignore_errors=True)
         IMAGES_ROOT.mkdir(parents=True)
-        images.make_tree(listed, str(IMAGES_ROOT))
+        images.make_servers(descs, str(IMAGES_ROOT))
         sigfile.write_text(sig)
     running = _service_running("images", "ImageServer")
     if running and fresh:

@@ -1,11 +1,14 @@
 """The simulator's LXC images (tests/sim/images.py): the cache is keyed by what a recipe
-declares, without running it, and a cached image is never rebuilt; every image, fetched
-through the download template from the image server as a router would, boots as a system
-container, runs ``lxc-attach -- /bin/sh -c`` and stops cleanly; Asterisk answers.
+declares, without running it, and a cached image is never rebuilt; the server publishes one index
+as repo.turris.cz/lxc names images (capitalized, the kernel's arch names) and one as
+images.linuxcontainers.org does (lowercase, Debian's arch names), and offers neither a busybox
+image nor an asterisk variant, as no real server does; every image, fetched through the download
+template from the image server as a router would, boots as a system container, runs
+``lxc-attach -- /bin/sh -c`` and stops cleanly.
 
-The boot tests build all images once (module fixture; a cold build takes minutes: debootstrap
-of bookworm and of sid + asterisk) and use their own lxcpath under
-/var/lib/turris-images-test, containers named timg-*, and the bridge timgbr0; all removed."""
+The boot tests build the served images once (module fixture; a cold build of Debian bookworm takes
+about two minutes) and use their own lxcpath under /var/lib/turris-images-test, containers named
+timg-*, and the bridge timgbr0; all removed."""
 import json
 import os
 import shutil
@@ -32,13 +35,27 @@ needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("lxc-create") or not shutil.which("debootstrap") or not has_busybox,
     reason="needs root, LXC, debootstrap and busybox-static (apt-get install lxc debootstrap busybox-static)")
 
-# What the roles ask the download template for: recipe -> (dist, release, variant)
+# What each kind of server calls our images: server -> recipe -> (dist, release, variant, arches).
+# repo.turris.cz/lxc: CZ-NIC/turris-misc's generator writes Turris_OS;stable;armv7l and ;ppc,
+# turris-cz/user-docs documents -d Debian -r Bullseye -a armv7l; images.linuxcontainers.org:
+# -d debian -r bookworm -a armhf (user-docs' cheat sheet).
 NAMES = {
-    "busybox": ("busybox", None, "default"),
-    "turrisos": ("turrisos", images.TURRIS_OS_VERSION.split(".")[0], "default"),
-    "debian": ("debian", "bookworm", "default"),
-    "asterisk": ("debian", "sid", "asterisk"),
+    "lxc": {"turrisos": ("Turris_OS", "stable", "default", ["aarch64", "armv7l", "ppc"]),
+            "debian": ("Debian", "Bookworm", "default", ["aarch64", "armv7l"])},
+    "linuxcontainers": {"debian": ("debian", "bookworm", "default", ["arm64", "armhf"])},
 }
+
+
+def tiny_recipe():
+    """A recipe that builds in a second (the host's static busybox), for the cache tests."""
+    return {"dist": "tiny", "release": "1", "variant": "default", "config": ["lxc.autodev = 1"],
+            "templates": [], "base": images._busybox_base(), "files": {"etc/hostname": ["LXC_NAME\n", 0o644]}}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setitem(images.RECIPES, "tiny", tiny_recipe)
+    return "tiny"
 
 
 def sh(*cmd, check=True, **kw):
@@ -48,21 +65,59 @@ def sh(*cmd, check=True, **kw):
 # --------------------------------------------------------------------------- declarations / cache
 
 @needs_busybox
-def test_recipes_declare_their_names_and_the_turris_os_version_of_the_simulator():
+def test_recipes_are_plain_data_and_the_turris_os_version_is_the_simulators():
     import turris_sim  # noqa: E402  (imports images too)
     assert images.TURRIS_OS_VERSION == turris_sim.TURRIS_OS_VERSION
-    assert sorted(images.RECIPES) == sorted(NAMES)
-    for name, (dist, release, variant) in NAMES.items():
-        spec = images.spec_of(name)
-        assert (spec["dist"], spec["variant"]) == (dist, variant)
-        if release:
-            assert spec["release"] == release
-        json.dumps(spec)  # plain data: it is what the key hashes
+    for name in images.RECIPES:
+        json.dumps(images.spec_of(name))  # plain data: it is what the key hashes
+
+
+def test_servers_name_images_as_the_real_ones_and_offer_no_busybox_or_asterisk_image():
+    assert images.SERVERS == NAMES
+    assert images.served_recipes() == ["debian", "turrisos"]
+    assert "busybox" not in images.RECIPES
+    offered = [e for names in images.SERVERS.values() for e in names.values()]
+    assert all(variant == "default" for _, _, variant, _ in offered)
+
+
+def _fake_descs(tmp_path):
+    descs = []
+    for recipe in ("debian", "turrisos", "asterisk"):
+        d = tmp_path / ("built-" + recipe)
+        d.mkdir()
+        for f in ("rootfs.tar.xz", "meta.tar.xz"):
+            (d / f).write_text(recipe)
+        descs.append({"recipe": recipe, "dist": recipe, "release": "x", "arch": "amd64", "variant": "default",
+                      "build": "20261201_00:00", "dir": str(d)})
+    return descs
+
+
+def test_both_indexes_in_the_download_templates_layout(tmp_path):
+    roots = images.make_servers(_fake_descs(tmp_path), str(tmp_path / "www"))
+    assert sorted(roots) == ["linuxcontainers", "lxc"]
+    turris = (tmp_path / "www" / "lxc" / "meta" / "1.0" / "index-system").read_text().splitlines()
+    assert turris == [
+        "Debian;Bookworm;aarch64;default;20261201_00:00;/images/Debian/Bookworm/aarch64/default/20261201_00:00/",
+        "Debian;Bookworm;armv7l;default;20261201_00:00;/images/Debian/Bookworm/armv7l/default/20261201_00:00/",
+        "Turris_OS;stable;aarch64;default;20261201_00:00;/images/Turris_OS/stable/aarch64/default/20261201_00:00/",
+        "Turris_OS;stable;armv7l;default;20261201_00:00;/images/Turris_OS/stable/armv7l/default/20261201_00:00/",
+        "Turris_OS;stable;ppc;default;20261201_00:00;/images/Turris_OS/stable/ppc/default/20261201_00:00/",
+    ]
+    lower = (tmp_path / "www" / "linuxcontainers" / "meta" / "1.0" / "index-system").read_text().splitlines()
+    assert [line.split(";")[:4] for line in lower] == [["debian", "bookworm", "arm64", "default"],
+                                                       ["debian", "bookworm", "armhf", "default"]]
+    # the paths in the index lead to the image files, relative to the server's path
+    for root, lines in (("lxc", turris), ("linuxcontainers", lower)):
+        for line in lines:
+            path = tmp_path / "www" / root / line.split(";")[5].strip("/")
+            assert (path / "rootfs.tar.xz").read_text() == ("turrisos" if "Turris" in line else "debian")
+            assert (path / "meta.tar.xz").exists()
 
 
 @needs_busybox
 def test_cache_key_is_stable_and_computed_without_running_anything(monkeypatch):
     first = {name: images.cache_key(name, "amd64") for name in images.RECIPES}
+    assert images.cache_key("turrisos", "amd64") != images.cache_key("turrisos", "armhf")
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a recipe ran while only its key was asked for")
@@ -70,7 +125,6 @@ def test_cache_key_is_stable_and_computed_without_running_anything(monkeypatch):
         monkeypatch.setattr(images, fn, forbidden)
     assert {name: images.cache_key(name, "amd64") for name in images.RECIPES} == first
     assert len(set(first.values())) == len(first)
-    assert images.cache_key("busybox", "amd64") != images.cache_key("busybox", "armhf")
 
 
 @needs_busybox
@@ -88,7 +142,7 @@ def test_cache_key_follows_every_declared_input(monkeypatch):
 
 
 @needs_busybox
-def test_a_cached_image_is_not_rebuilt(tmp_path, monkeypatch):
+def test_a_cached_image_is_not_rebuilt(tmp_path, monkeypatch, tiny):
     runs = []
     real_fill = images._fill
 
@@ -97,17 +151,17 @@ def test_a_cached_image_is_not_rebuilt(tmp_path, monkeypatch):
         real_fill(rootfs, spec, arch)
     monkeypatch.setattr(images, "_fill", counting_fill)
     cache = str(tmp_path / "cache")
-    first = images.build("busybox", cache=cache)
+    first = images.build(tiny, cache=cache)
     stamp = os.stat(os.path.join(first["dir"], "rootfs.tar.xz")).st_mtime_ns
-    assert runs == ["busybox"]
-    again = images.build("busybox", cache=cache)
-    assert again == first and runs == ["busybox"]
+    assert runs == ["tiny"]
+    again = images.build(tiny, cache=cache)
+    assert again == first and runs == ["tiny"]
     assert os.stat(os.path.join(first["dir"], "rootfs.tar.xz")).st_mtime_ns == stamp
-    assert first["dir"] == images.image_dir("busybox", cache=cache)
+    assert first["dir"] == images.image_dir(tiny, cache=cache)
     # a changed recipe is a new image, built next to the old one
     monkeypatch.setattr(images, "RECIPE_VERSION", images.RECIPE_VERSION + ".test")
-    other = images.build("busybox", cache=cache)
-    assert runs == ["busybox", "busybox"] and other["dir"] != first["dir"]
+    other = images.build(tiny, cache=cache)
+    assert runs == ["tiny", "tiny"] and other["dir"] != first["dir"]
     assert os.path.isdir(first["dir"])
     # no work directories left behind
     assert sorted(p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")) == \
@@ -118,11 +172,11 @@ def test_a_cached_image_is_not_rebuilt(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def served():
-    """All images built (or taken from the cache) once, an image server on 127.0.0.1, a private
-    lxcpath and the timgbr0 bridge; everything removed afterwards."""
+    """The served images built (or taken from the cache) once, an image server on 127.0.0.1 with
+    both indexes, a private lxcpath and the timgbr0 bridge; everything removed afterwards."""
     built = {}
     times = {}
-    for name in sorted(images.RECIPES):
+    for name in images.served_recipes():
         start = time.monotonic()
         built[name] = images.build(name)
         times[name] = round(time.monotonic() - start, 1)
@@ -135,7 +189,8 @@ def served():
     os.makedirs(TEST_TOP, exist_ok=True)
     lxc_path = tempfile.mkdtemp(prefix="lxc-", dir=TEST_TOP)
     work = tempfile.mkdtemp(prefix="www-", dir=TEST_TOP)
-    root = images.make_tree(list(built.values()), os.path.join(work, "www"))
+    root = os.path.join(work, "www")
+    images.make_servers(list(built.values()), root)
     server = images.ImageServer(root, "127.0.0.1").start()
     env = dict(os.environ, WGETRC=server.tls["wgetrc"], LXC_CACHE_PATH=os.path.join(work, "lxc-cache"))
     try:
@@ -155,14 +210,17 @@ def served():
 
 
 class Container:
-    def __init__(self, served, recipe, index):
+    def __init__(self, served, recipe, index, kind, arch):
+        """Container ``timg-<recipe>`` from the ``kind`` index (a key of images.SERVERS), by the
+        names that server gives ``recipe`` for ``arch``, as a router would ask for it."""
         self.served, self.path = served, served["lxc_path"]
         self.name = "timg-%s" % recipe
         self.address = "%s.%d" % (BRIDGE_NET, 10 + index)
-        img = served["images"][recipe]
+        dist, release, variant, arches = NAMES[kind][recipe]
+        assert arch in arches
         res = sh("lxc-create", "-P", self.path, "-n", self.name, "-t", "download", "--",
-                 "--server", served["server"], "-d", img["dist"], "-r", img["release"],
-                 "-a", img["arch"], "--variant", img["variant"], check=False, env=served["env"])
+                 "--server", "%s/%s" % (served["server"], kind), "-d", dist, "-r", release,
+                 "-a", arch, "--variant", variant, check=False, env=served["env"])
         assert res.returncode == 0, res.stdout + res.stderr
         conf = os.path.join(self.path, self.name, "config")
         with open(conf, encoding="utf-8") as f:
@@ -208,8 +266,8 @@ class Container:
 def container(served):
     made = []
 
-    def make(recipe):
-        c = Container(served, recipe, sorted(images.RECIPES).index(recipe))
+    def make(recipe, kind, arch):
+        c = Container(served, recipe, images.served_recipes().index(recipe), kind, arch)
         made.append(c)
         return c
     yield make
@@ -238,16 +296,8 @@ def boots(c):
 
 
 @needs_root
-def test_busybox_boots_attaches_and_stops(container):
-    c = container("busybox")
-    boots(c)
-    assert "BusyBox" in c.sh("/bin/busybox | head -1").stdout
-    c.stop_cleanly()
-
-
-@needs_root
 def test_turrisos_like_boots_attaches_and_stops(container):
-    c = container("turrisos")
+    c = container("turrisos", "lxc", "ppc")  # as the Turris 1.x asks repo.turris.cz/lxc for it
     boots(c)
     wait_for(c, "pidof syslogd")  # rcS has run the enabled services
     out = c.sh("cat /etc/turris-version; . /etc/openwrt_release; echo $DISTRIB_ID;"
@@ -261,7 +311,7 @@ def test_turrisos_like_boots_attaches_and_stops(container):
 
 @needs_root
 def test_debian_stable_boots_attaches_and_stops(container):
-    c = container("debian")
+    c = container("debian", "linuxcontainers", "armhf")  # as an Omnia asks images.linuxcontainers.org
     boots(c)
     wait_for(c, "runlevel | grep -qx 'N 2'")  # sysvinit's boot is done
     out = c.sh("cat /etc/debian_version; readlink -f /sbin/init; runlevel;"
@@ -276,27 +326,23 @@ def test_debian_stable_boots_attaches_and_stops(container):
 
 
 @needs_root
-def test_asterisk_from_sid_starts_and_answers(container):
-    c = container("asterisk")
-    boots(c)
-    assert c.sh("cat /etc/debian_version").stdout.strip().endswith("sid")
-    version = wait_for(c, "asterisk -rx 'core show version' | grep '^Asterisk '")
-    assert int(version.split()[1].split(".")[0]) >= 20, version
-    assert c.sh("ps -o user= -C asterisk").stdout.split()[0] == "asterisk"
-    # Debian's defaults, no SIP endpoints (the container role templates them)
-    out = c.sh("test -f /etc/asterisk/asterisk.conf && test -f /etc/asterisk/pjsip.conf && echo defaults;"
-               "asterisk -rx 'pjsip show endpoints'").stdout
-    assert "defaults" in out and "No objects found" in out
-    c.stop_cleanly()
+def test_the_turris_index_serves_debian_under_its_capitalized_names(served):
+    env = served["env"]
+    res = sh("/usr/share/lxc/templates/lxc-download", "--list", "--server", served["server"] + "/lxc",
+             check=False, env=env)
+    rows = [line.split() for line in res.stdout.splitlines() if line.startswith(("Debian", "Turris_OS"))]
+    assert ["Debian", "Bookworm", "armv7l", "default"] in [r[:4] for r in rows], res.stdout + res.stderr
+    assert ["Turris_OS", "stable", "ppc", "default"] in [r[:4] for r in rows]
+    assert not [r for r in rows if r[0] == "Debian" and r[2] == "ppc"]
 
 
 @needs_busybox
-def test_prune_removes_only_images_of_older_recipes(tmp_path, monkeypatch):
+def test_prune_removes_only_images_of_older_recipes(tmp_path, monkeypatch, tiny):
     cache = str(tmp_path)
-    current = images.build("busybox", cache=cache)
+    current = images.build(tiny, cache=cache)
     monkeypatch.setattr(images, "RECIPE_VERSION", images.RECIPE_VERSION + ".old")
-    old = images.build("busybox", cache=cache)
-    monkeypatch.undo()
+    old = images.build(tiny, cache=cache)
+    monkeypatch.setattr(images, "RECIPE_VERSION", images.RECIPE_VERSION[:-len(".old")])
     assert images.prune(cache=cache) == [old["dir"]]
     assert os.path.isfile(os.path.join(current["dir"], "rootfs.tar.xz")) and not os.path.exists(old["dir"])
     assert sorted(os.listdir(cache)) == sorted([os.path.basename(current["dir"]),
@@ -306,8 +352,8 @@ def test_prune_removes_only_images_of_older_recipes(tmp_path, monkeypatch):
 def test_selected_recipes_from_the_environment(monkeypatch):
     monkeypatch.delenv("TURRIS_SIM_IMAGES", raising=False)
     assert images.selected_recipes() == sorted(images.RECIPES)
-    monkeypatch.setenv("TURRIS_SIM_IMAGES", "turrisos, busybox")
-    assert images.selected_recipes() == ["busybox", "turrisos"]
-    monkeypatch.setenv("TURRIS_SIM_IMAGES", "busybox,windows")
+    monkeypatch.setenv("TURRIS_SIM_IMAGES", "turrisos, debian")
+    assert images.selected_recipes() == ["debian", "turrisos"]
+    monkeypatch.setenv("TURRIS_SIM_IMAGES", "turrisos,windows")
     with pytest.raises(ValueError, match="windows"):
         images.selected_recipes()

@@ -3,7 +3,8 @@
 a one-router fleet gets LXC from the simulator's signed opkg feed, the cgroup hierarchies the
 way the namespaces role mounts them, and the CA of the test image server (served on the
 simulator's bridge over HTTPS); then tests/integration/lxc_container/main.yml runs against it,
-download-template part included, with the router's own /etc/init.d/lxc-auto."""
+download-template part included (a Debian container from the images.linuxcontainers.org-style
+index: lowercase names, Debian's arch names), with the router's own /etc/init.d/lxc-auto."""
 import json
 import os
 import shutil
@@ -78,16 +79,19 @@ def router():
                      "{ print $1 }' /proc/cgroups); do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup "
                      "/sys/fs/cgroup/$c || rmdir /sys/fs/cgroup/$c; done")
         assert rc == 0, out
-        image = images.build("busybox")
-        root = images.make_tree([image], str(work / "images"))
-        iserver = images.ImageServer(root, turris_sim.BRIDGE_ADDR).start()
+        # Both kinds of server (images.py SERVERS); the download part uses the lowercase one, as
+        # images.linuxcontainers.org names images (debian/bookworm/armhf for the Omnia): the site
+        # scenario and the demo use the repo.turris.cz/lxc-style one.
+        image = images.build("debian")
+        images.make_servers([image], str(work / "images"))
+        iserver = images.ImageServer(str(work / "images"), turris_sim.BRIDGE_ADDR).start()
         servers.append(iserver.httpd)
         with open(iserver.tls["ca"]) as f:
             ca = f.read()
         rc, out = on(r, "mkdir -p /etc/ssl && cat > %s <<'EOF'\n%sEOF\necho 'ca_certificate = %s' > %s"
                      % (ROUTER_CA, ca, ROUTER_CA, ROUTER_WGETRC))
         assert rc == 0, out
-        yield {"router": r, "image_server": iserver.server, "image": image}
+        yield {"router": r, "image_server": iserver.server + "/linuxcontainers", "image": image}
     finally:
         for s in servers:
             s.shutdown()
@@ -103,7 +107,7 @@ def test_integration_playbook_in_a_simulated_router(router):
     assert rc == 0 and "/srv/lxc" in out, out
     env = dict(os.environ, TSIM_FLEET=FLEET, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
     extra = {"lxc_test_image_server": router["image_server"],
-             "lxc_test_image": {"dist": router["image"]["dist"], "release": router["image"]["release"]},
+             "lxc_test_image": {"dist": "debian", "release": "bookworm", "arch": "armhf"},
              "lxc_test_environment": {"WGETRC": ROUTER_WGETRC}}
     cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(SIM_DIR / "ansible_inventory.py"),
            str(REPO / "tests" / "integration" / "lxc_container" / "main.yml"), "-e", json.dumps(extra)]
