@@ -13,7 +13,20 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT):$(VENV)/lib/python3.11/site-pack
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: demo test bench lint ansible-lint unit sanity molecule sim-up sim-down sim-status sim-inventory deps venv hostdeps collection
+.PHONY: demo test bench lint ansible-lint unit sanity compat molecule sim-up sim-down sim-status sim-inventory deps venv hostdeps collection
+
+# ansible-core lines the collection is tested with; meta/runtime.yml's requires_ansible follows the
+# oldest. The pin in requirements.txt (CORE_MAIN) runs everything in $(VENV); the other lines run
+# ansible-test sanity and the unit tests (`make compat`, or `make sanity unit ANSIBLE_CORE=x.y.z`),
+# each in a venv of its own under .build/venvs with the `ansible` package of that line (it carries
+# community.general and ansible.utils). Newest patch of each line that installs on Python 3.11.
+CORE_MAIN := $(shell sed -n 's/^ansible-core==//p' $(ROOT)/requirements.txt)
+CORE_OTHER := 2.17.14 2.19.14
+ANSIBLE_PACKAGE_2.17.14 := ansible==10.7.0
+ANSIBLE_PACKAGE_2.19.14 := ansible==12.3.0
+ANSIBLE_CORE ?= $(CORE_MAIN)
+VENVS := $(BUILD)/venvs
+UNIT_VENV := $(if $(filter $(CORE_MAIN),$(ANSIBLE_CORE)),$(VENV),$(VENVS)/core-$(ANSIBLE_CORE))
 
 hostdeps:
 	@$(ROOT)/tests/sim/install-host-deps.sh
@@ -32,8 +45,21 @@ collection:
 
 deps: hostdeps venv collection
 
-unit: venv collection
-	$(PY) -m pytest -q tests/unit
+$(VENVS)/core-%/.done: requirements.txt
+	@[ -n "$(ANSIBLE_PACKAGE_$*)" ] || { echo "ansible-core $* is not one of CORE_OTHER ($(CORE_OTHER))" >&2; exit 2; }
+	python3 -m venv $(@D)
+	$(@D)/bin/pip install -q --upgrade pip
+	$(@D)/bin/pip install -q "ansible-core==$*" "$(ANSIBLE_PACKAGE_$*)" $$(grep -E '^(pytest|netaddr|passlib|PyYAML)==' requirements.txt)
+	touch $@
+
+unit: $(UNIT_VENV)/.done collection
+	@echo "=== unit tests on ansible-core $$($(UNIT_VENV)/bin/python -c 'from ansible.release import __version__; print(__version__)')"
+	ANSIBLE_COLLECTIONS_PATH=$(COLL_ROOT):$(UNIT_VENV)/lib/python3.11/site-packages $(UNIT_VENV)/bin/python -m pytest -q tests/unit
+
+# sanity + unit tests on the other ansible-core lines (molecule stays on CORE_MAIN).
+compat:
+	@set -e; for v in $(CORE_OTHER); do \
+	  $(MAKE) --no-print-directory sanity unit ANSIBLE_CORE=$$v; done
 
 sim-up: deps
 	$(SIM) up --count $(COUNT) --board $(BOARD)
@@ -52,11 +78,14 @@ sim-inventory:
 test: deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory compat
 	$(MAKE) --no-print-directory molecule
 
 lint: ansible-lint sanity
 
-ansible-lint: deps
+# ansible-lint resolves turris.containers.* through ANSIBLE_COLLECTIONS_PATH (.build/collections,
+# made by `collection`): .ansible-lint is `offline`, so ansible-lint installs nothing itself.
+ansible-lint: venv collection
 	cd $(ROOT) && $(VENV)/bin/ansible-lint --nocolor
 
 # Every scenario under extensions/molecule (resources/ holds shared playbooks, not a scenario).
@@ -78,16 +107,16 @@ bench: deps
 
 # ---------------------------------------------------------------------------------------
 # ansible-test wants the collection at ansible_collections/turris/containers: sanity runs on a
-# copy of the files git knows about (tracked and untracked, not ignored).
-SANITY_TOP ?= $(BUILD)/sanity
+# copy of the files git knows about (tracked and untracked, not ignored), one per ansible-core.
+SANITY_TOP ?= $(BUILD)/sanity-$(ANSIBLE_CORE)
 # Test tooling that is not part of the collection (galaxy.yml build_ignore leaves it out of the
 # artifact too): the simulator and its router-side programs, the benchmarks. pytest covers them.
 SANITY_SKIP := tests/sim bench
 SANITY_DIR := $(SANITY_TOP)/ansible_collections/turris/containers
-SANITY_VENV := $(ROOT)/.venv-sanity
-$(SANITY_VENV)/.done: requirements.txt
-	python3 -m venv $(SANITY_VENV)
-	$(SANITY_VENV)/bin/pip install -q "$$(grep '^ansible-core==' requirements.txt)"
+SANITY_VENV := $(VENVS)/sanity-$(ANSIBLE_CORE)
+$(VENVS)/sanity-%/.done: requirements.txt
+	python3 -m venv $(@D)
+	$(@D)/bin/pip install -q "ansible-core==$*"
 	touch $@
 
 sanity: $(SANITY_VENV)/.done
@@ -96,5 +125,6 @@ sanity: $(SANITY_VENV)/.done
 	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	@cd $(ROOT) && git ls-files -co --exclude-standard -z -- . $(foreach d,$(SANITY_SKIP),':!:$(d)') \
 	  | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	@echo "=== ansible-test sanity on ansible-core $(ANSIBLE_CORE)"
 	cd $(SANITY_DIR) && git init -q && git add -A && \
 	  $(SANITY_VENV)/bin/ansible-test sanity --local --python 3.11 --requirements --color no
