@@ -3,7 +3,8 @@
 
 - ``opkg update`` + ``opkg install lxc lxc-templates``: wall time and bytes fetched from the
   fleet's feed (the sizes of the files opkg reported downloading).
-- ``turris.containers.lxc_container``: a busybox container from the fleet's image server through
+- ``turris.containers.lxc_container``: a Turris OS container from the fleet's image server (as
+  repo.turris.cz/lxc names it: Turris_OS/stable/armv7l) through
   created -> started -> absent, and a no-op ``started`` task as a ratio to ``ansible.builtin.ping``.
 """
 import json
@@ -73,15 +74,15 @@ def rows(inventory, host):
                             "https://%s/meta/1.0/index-system" % turris_sim.IMAGES_SERVER,
                             str(turris_sim.images.tls_material([turris_sim.BRIDGE_ADDR])["ca"])],
                            capture_output=True, text=True, check=True).stdout
-    release = next(line.split(";")[1] for line in index.splitlines() if line.startswith("busybox;"))
+    release = next(line.split(";")[1] for line in index.splitlines() if line.startswith("Turris_OS;"))
     spec = {"name": "bench1", "template": "download",
-            "image": {"dist": "busybox", "release": release, "arch": "armv7l"},
+            "image": {"dist": "Turris_OS", "release": release, "arch": "armv7l"},
             "network": {"link": "br-lan"}}
     cycle = 0.0
     for state in ("present", "started", "absent"):
         took, dummy = adhoc(inventory, host, "turris.containers.lxc_container", json.dumps(dict(spec, state=state)))
         cycle += took
-    out.append({"name": "lxc_container busybox present->started->absent", "seconds": round(cycle, 2)})
+    out.append({"name": "lxc_container Turris_OS present->started->absent", "seconds": round(cycle, 2)})
     adhoc(inventory, host, "turris.containers.lxc_container", json.dumps(dict(spec, state="started")))
     ping = [adhoc(inventory, host, "ansible.builtin.ping")[0] for dummy in range(5)]
     noop = [adhoc(inventory, host, "turris.containers.lxc_container", json.dumps(dict(spec, state="started")))[0]
