@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import _uci  # noqa: E402  pylint: disable=wrong-import-position
+sys.path.insert(0, str(ROOT / ".build" / "collections"))  # made by make deps (make collection)
+from ansible_collections.turris.containers.plugins.module_utils import _uci  # noqa: E402  pylint: disable=wrong-import-position
 
 CORPUS = Path(os.environ.get("TURRIS_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance")) / "uci" / "cases"
 

@@ -8,26 +8,30 @@
 
 Everything here is pure Python (3.8+) and runs on the router as well as on the controller.
 The behaviour follows libuci (``file.c``, ``list.c``, ``delta.c``, ``util.c``, ``cli.c``) and is
-checked against the golden corpus in ``../shared/conformance/uci``.
+checked against the golden corpus in ``tests/conformance/uci`` (made by libuci's ``uci``).
 
-Main API (what other modules use)::
+Main API (what the modules use)::
 
-    pkg = load_package('lxc-auto', config_dir='/etc/config', delta_dirs=('/tmp/.uci',))
-    secs = pkg.find_sections('container', {'name': 'c1'})
+    pkg = parse_file('/etc/config/lxc-auto')
+    load_delta(pkg, read_delta_file('/tmp/.uci/lxc-auto'))     # only to stage next to others
     result = ensure_section(pkg, type_='container', match={'name': 'c1'},
                             options={'timeout': 300})
     if result.changed:
-        write_package(config_dir, 'lxc-auto', pkg.export(header=False),
-                      atomic_move=module.atomic_move)
+        write_package('/etc/config', 'lxc-auto', pkg.export(header=False))
 
-* :func:`parse` / :func:`load_package` read a package (anonymous sections get libuci's
-  ``cfgXXYYYY`` names) and, for ``load_package``, replay the pending delta files.
+* :func:`parse` / :func:`parse_file` read a package (anonymous sections get libuci's
+  ``cfgXXYYYY`` names); :func:`load_delta` replays a delta file on it,
+  :func:`pending_changes` lists what other tools left uncommitted.
 * :class:`Package` methods ``set``, ``add_section``, ``add_list``, ``del_list``, ``delete``,
   ``rename``, ``reorder`` are libuci's operations; with ``track=True`` they record the delta
-  (``Package.delta``) that ``uci`` would save in ``/tmp/.uci/<package>``.
+  (``Package.delta``) that ``uci`` would save in ``/tmp/.uci/<package>`` (:func:`save_delta`).
 * :meth:`Package.export` writes the package as ``uci export`` / ``uci commit`` do.
 * :func:`write_package` commits a package file atomically (``.<pkg>.uci-XXXXXX`` + rename, mode kept).
 * :func:`ensure_section` / :func:`remove_section` are the declarative helpers of the ``uci`` module.
+
+The rest of the ``uci`` command line (loading with the whole delta path, ``commit``,
+``revert``, ``import``) is not needed by a module and lives with the simulator's ``uci``
+(``tests/sim/rootfs/usr/lib/turris-sim/uci_sim.py``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -37,8 +41,9 @@ __metaclass__ = type
 import errno
 import fcntl
 import os
-import random
 import string
+
+from ansible_collections.turris.containers.plugins.module_utils import _files
 
 # ---------------------------------------------------------------------------------------------
 # errors
@@ -884,24 +889,6 @@ def parse(data, name='pkg', strict=True, signed_char=True):
     return pkg
 
 
-def parse_into(data, pkg, strict=True, track=True):
-    """``uci import -m``: merge the text of a config file into the loaded ``pkg``, recording
-    the changes as deltas (``track``). Returns the parse errors skipped when not ``strict``."""
-    parser = _Parser(data, pkg, strict, track=track, name=pkg.name, signed_char=pkg.signed_char)
-    parser.run()
-    return parser.errors
-
-
-def parse_packages(data, name=None, strict=True, signed_char=True):
-    """``uci import``: the packages of an import stream. Without ``name`` the stream names
-    them with ``package NAME`` statements; with it, it is one package of that name."""
-    parser = _Parser(data, None, strict, name=name, signed_char=signed_char)
-    parser.run()
-    if not parser.packages and name is not None:
-        parser.packages.append(Package(name, signed_char))
-    return parser.packages, parser.errors
-
-
 def parse_file(path, name=None, strict=True, signed_char=True):
     """Parse a config file; the package name defaults to the file name."""
     with open(path, 'rb') as f:
@@ -1065,61 +1052,6 @@ def pending_changes(name, delta_dirs):
     return out
 
 
-def revert(name, savedir, section=None, option=None):
-    """``uci revert``: drop from ``<savedir>/<name>`` the changes of ``section`` (and
-    ``option``), all of them when ``section`` is None, rewriting the rest as libuci does.
-    A file with a malformed line is left untouched. Returns the records dropped."""
-    path = os.path.join(savedir, name)
-    data = read_delta_file(path)
-    if data is None:
-        return []
-    kept = []
-    dropped = []
-    for arg in iter_arguments(data):
-        if arg is None:
-            return []
-        try:
-            cmd, ptr = _parse_delta_tuple(arg)
-        except UciError:
-            return []
-        d = Delta(cmd, ptr.section, ptr.option, ptr.value)
-        match = (section is None or ptr.section == section) and (option is None or ptr.option == option)
-        (dropped if match else kept).append(d)
-    with open(path, 'r+b') as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        f.seek(0)
-        f.truncate(0)
-        f.write(_to_bytes(''.join(d.to_delta_line(name) for d in kept)))
-    return dropped
-
-
-def list_configs(config_dir):
-    """Package names in ``config_dir`` as libuci lists them (sorted, regular names only)."""
-    try:
-        names = sorted(os.listdir(config_dir))
-    except OSError:
-        raise UciError(UCI_ERR_NOTFOUND)
-    return [n for n in names
-            if '.' not in n and not os.path.isdir(os.path.join(config_dir, n)) and validate_package(n)]
-
-
-def load_package(name, config_dir='/etc/config', delta_dirs=('/tmp/.uci',), strict=True, signed_char=True):
-    """``uci_load``: parse ``<config_dir>/<name>`` and replay the delta files of every
-    directory in ``delta_dirs`` (libuci's delta path, the save directory last).
-
-    Raises ``UciError(Entry not found)`` when the file does not exist and
-    :class:`UciParseError` when it does not parse."""
-    path = os.path.join(config_dir, name)
-    if not os.path.isfile(path):
-        raise UciError(UCI_ERR_NOTFOUND)
-    pkg = parse_file(path, name, strict, signed_char)
-    for d in delta_dirs or ():
-        data = read_delta_file(os.path.join(d, name))
-        if data:
-            load_delta(pkg, data)
-    return pkg
-
-
 def save_delta(pkg, savedir, config_dir=None):
     """``uci_save``: append ``pkg.delta`` to ``<savedir>/<package>`` (under an exclusive lock)
     and clear it. The directory is created like libuci does (mode of the config dir)."""
@@ -1145,77 +1077,18 @@ def save_delta(pkg, savedir, config_dir=None):
 # ---------------------------------------------------------------------------------------------
 # writing a package file (uci commit)
 
-_TEMP_CHARS = string.ascii_letters + string.digits
+def write_package(config_dir, name, text, new_mode=0o600, atomic_move=None):
+    """Write ``text`` as ``<config_dir>/<name>`` like ``uci commit``: through a temp file
+    ``.<name>.uci-XXXXXX`` beside the file, fsync, rename over the original (its real path:
+    a symlink stays), fsync of the directory (:func:`_files.write_atomic`).
 
-
-def write_package(config_dir, name, text, atomic_move=None, new_mode=0o600):
-    """Write ``text`` as ``<config_dir>/<name>`` like ``uci commit``: a temp file
-    ``.<name>.uci-XXXXXX`` in the same directory, fsync, then rename over the original.
-
-    The original file's mode is kept (``new_mode`` for a new file; libuci uses 0600).
-    ``atomic_move`` (e.g. ``module.atomic_move``) replaces the rename when given; it also
-    keeps owner and SELinux context. Returns the path written."""
+    The original file's mode and owner are kept (``new_mode`` for a new file; libuci uses
+    0600). Raises :class:`_files.FileWriteError` naming the path; the original is then
+    unchanged and no temp file is left. ``atomic_move`` is accepted and ignored (callers
+    written for the former signature). Returns the path written."""
+    dummy = atomic_move
     path = os.path.join(config_dir, name)
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-        exists = True
-    except OSError:
-        mode = new_mode
-        exists = False
-    rng = random.SystemRandom()
-    for dummy in range(100):
-        tmp = os.path.join(config_dir, '.%s.uci-%s' % (name, ''.join(rng.choice(_TEMP_CHARS) for i in range(6))))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            break
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
-    else:
-        raise UciError(UCI_ERR_IO, 'cannot create a temporary file in %s' % config_dir)
-    try:
-        try:
-            os.write(fd, _to_bytes(text))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)
-        if atomic_move is not None:
-            atomic_move(tmp, path)
-            if not exists:
-                os.chmod(path, mode)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def commit(pkg, config_dir, delta_dirs=(), savedir=None, atomic_move=None):
-    """``uci commit``: reload the file, replay the delta files, write the result when there was
-    anything to replay, and empty the save directory's delta file. Returns True when written."""
-    savedir_list = list(delta_dirs or ())
-    if savedir and savedir not in savedir_list:
-        savedir_list.append(savedir)
-    if pkg.delta and savedir:
-        save_delta(pkg, savedir, config_dir)
-    fresh = parse_file(os.path.join(config_dir, pkg.name), pkg.name, signed_char=pkg.signed_char)
-    changes = 0
-    for d in savedir_list:
-        data = read_delta_file(os.path.join(d, pkg.name))
-        if data:
-            changes += load_delta(fresh, data)
-    if not changes:
-        return False
-    write_package(config_dir, pkg.name, fresh.export(header=False), atomic_move=atomic_move)
-    if savedir:
-        spath = os.path.join(savedir, pkg.name)
-        if os.path.exists(spath):
-            with open(spath, 'r+b') as f:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-                f.truncate(0)
-    return True
+    return _files.write_atomic(path, _to_bytes(text), new_mode=new_mode, prefix='.%s.uci-' % name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ description:
   - A feed name declared in another opkg configuration file (C(/etc/opkg.conf),
     C(/etc/opkg/*.conf)) is an error that names both files, because opkg would skip one of them.
   - Edits keep the other lines and comments of the file; files are written atomically
-    and keep their mode.
+    and keep their mode and owner. When a write fails (a full disk, a read-only filesystem), the
+    module fails naming the file, which is as it was; C(changed) is false unless another of the
+    files was already written.
 author:
   - turris.containers contributors (!UNKNOWN)
 attributes:
@@ -171,11 +173,11 @@ cache_updated:
 
 import glob
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
+from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _opkg
 from ansible_collections.turris.containers.plugins.module_utils import _usign
 
@@ -354,22 +356,28 @@ class FeedManager:
         host = self.path(router_path)
         directory = os.path.dirname(host)
         if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(host), dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(to_bytes(content))
-            self.module.atomic_move(tmp, host)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            try:
+                os.makedirs(directory, 0o755)
+            except OSError as exc:
+                raise _files.FileWriteError(host, "cannot create %s: %s" % (directory, exc.strerror), exc.errno)
+        _files.write_atomic(host, to_bytes(content))
 
     def apply(self):
-        for router_path, dummy, after in self.changes:
-            if after is None:
-                os.unlink(self.path(router_path))
-            else:
-                self.write(router_path, after)
+        done = []
+        try:
+            for router_path, dummy, after in self.changes:
+                if after is None:
+                    _files.remove(self.path(router_path))
+                else:
+                    self.write(router_path, after)
+                done.append(self.path(router_path))
+        except _files.FileWriteError as exc:
+            # each file is replaced whole or not at all; files written before this one stay
+            self.result["changed"] = bool(done)
+            msg = "%s; that file is unchanged" % exc
+            if done:
+                msg += " (already written: %s; run again once the cause is fixed)" % ", ".join(done)
+            self.module.fail_json(msg=msg, **self.result)
 
     def update_cache(self):
         opkg = self.module.get_bin_path("opkg", required=True)

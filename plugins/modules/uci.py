@@ -30,8 +30,10 @@ description:
     pending changes) and appends its own changes to the delta file, next to the others, for a
     later C(uci commit).
   - When the file is rewritten, it is written like libuci does (comments are not kept), through a
-    temporary file C(.<config>.uci-XXXXXX) in the same directory, then an atomic rename; the
-    file mode is kept (a new package file gets mode C(0600), as with libuci).
+    temporary file C(.<config>.uci-XXXXXX) beside it, flushed to disk, then an atomic rename; the
+    file mode and owner are kept (a new package file gets mode C(0600), as with libuci). When
+    the write fails (a full disk, a read-only filesystem), the module fails with C(changed=false)
+    and the file is as it was.
 author:
   - turris.containers contributors (!UNKNOWN)
 attributes:
@@ -213,6 +215,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
 
 HIDDEN = '********'
@@ -380,11 +383,16 @@ class UciSection:
         if changed and not self.module.check_mode:
             try:
                 if self.commit:
-                    uci.write_package(self.config_dir, self.config, text, atomic_move=self.module.atomic_move)
+                    uci.write_package(self.config_dir, self.config, text)
                 else:
                     uci.save_delta(pkg, self.delta_dir, self.config_dir)
+            except _files.FileWriteError as exc:
+                self.result['changed'] = False
+                self.fail('UCI package %r was not changed: %s.' % (self.config, exc))
             except (IOError, OSError) as exc:
-                self.fail('Cannot write %s: %s' % (self.path if self.commit else self.delta_dir, exc))
+                self.result['changed'] = False
+                self.fail('UCI package %r was not changed: cannot write %s: %s.'
+                          % (self.config, os.path.join(self.delta_dir, self.config), exc.strerror or exc))
         self.module.exit_json(**self.result)
 
 

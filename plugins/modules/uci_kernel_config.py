@@ -21,7 +21,8 @@ description:
     C(target/linux/mpc85xx/p2020/config-default) or C(target/linux/mvebu/config-5.15).
   - Other lines, comments and the order are kept; a symbol it sets keeps the place of its first
     line and is left on one line; new symbols are appended. The file is replaced atomically,
-    keeping its mode.
+    keeping its mode and owner; when the write fails (a full disk, say) the module fails with
+    C(changed=false) and the file is as it was.
   - Refuses contradictions with the reason, writing nothing - user namespaces together with XFS
     (C(XFS_FS), or C(kmod-fs-xfs) in a C(.config)) on Linux 3.8 to 3.11, where USER_NS depends on
     XFS being off and the kernel would be built without it.
@@ -161,10 +162,10 @@ backup_file:
 '''
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.turris.containers.plugins.module_utils import _files as files
 from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kconfig
 
 
@@ -280,15 +281,12 @@ def main():
     if changed and not module.check_mode:
         if module.params['backup']:
             result['backup_file'] = module.backup_local(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
         try:
-            with os.fdopen(fd, 'wb') as fh:
-                fh.write(to_bytes(new_text, errors='surrogate_or_strict'))
-        except (IOError, OSError) as exc:
-            os.unlink(tmp)
-            module.fail_json(msg='cannot write %s: %s' % (tmp, exc))
-        module.atomic_move(tmp, path)
+            files.write_atomic(path, to_bytes(new_text, errors='surrogate_or_strict'))
+        except files.FileWriteError as exc:
+            if result.get('backup_file'):
+                files.remove(result.pop('backup_file'))
+            module.fail_json(msg='%s; the file is unchanged.' % exc, changed=False, path=path)
     module.exit_json(**result)
 
 

@@ -3,13 +3,15 @@
 
 The ``ops`` cases are replayed through the library API alone (no CLI): each batch command loads
 the package (file + delta file), applies one operation with delta tracking, and appends the
-delta to the file, exactly the cycle ``uci batch`` goes through.
+delta to the file, exactly the cycle ``uci batch`` goes through; the result is written with
+``write_package`` and compared byte for byte with what libuci's ``uci commit`` wrote.
 """
 import os
 import stat
 
 import pytest
 
+from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
 from conftest import CONFORMANCE
 
@@ -46,6 +48,15 @@ def test_invalid(conformance_dir, case):
     assert "uci: %s\n" % err.value == golden(conformance_dir, case, "error", "invalid")
 
 
+def _load(name, confdir, savedir):
+    """The package as ``uci`` sees it: the file plus the delta file (what ``uci_load`` does)."""
+    pkg = uci.parse_file(os.path.join(confdir, name), name)
+    data = uci.read_delta_file(os.path.join(savedir, name))
+    if data:
+        uci.load_delta(pkg, data)
+    return pkg
+
+
 def _batch(confdir, savedir, script):
     """uci batch through the library: one load/operate/save cycle per command."""
     parser = uci._Parser(script)
@@ -61,11 +72,11 @@ def _batch(confdir, savedir, script):
         cmd = args[0]
         try:
             if cmd == "add":
-                pkg = uci.load_package(args[1], confdir, [savedir])
+                pkg = _load(args[1], confdir, savedir)
                 pkg.add_section(args[2], track=True)
             else:
                 ptr = uci.parse_ptr(args[1])
-                pkg = uci.load_package(ptr.package, confdir, [savedir])
+                pkg = _load(ptr.package, confdir, savedir)
                 sec = pkg.lookup(ptr.section)
                 if ptr.extended and sec is None and cmd != "set":
                     raise uci.UciError(uci.UCI_ERR_NOTFOUND)
@@ -95,13 +106,13 @@ def test_ops(conformance_dir, tmp_path, case):
     confdir.mkdir()
     (confdir / "pkg").write_bytes((conformance_dir / "uci" / "cases" / case / "input").read_bytes())
     _batch(str(confdir), str(savedir), (conformance_dir / "uci" / "cases" / case / "ops").read_bytes())
-    pkg = uci.load_package("pkg", str(confdir), [str(savedir)])
+    pkg = _load("pkg", str(confdir), str(savedir))
     changes = "".join(d.to_change_line("pkg") + "\n" for d in pkg.saved_delta)
     assert changes == golden(conformance_dir, case, "ops.changes")
-    uci.commit(pkg, str(confdir), (), str(savedir))
-    assert (confdir / "pkg").read_bytes().decode("utf-8", "surrogateescape") == golden(conformance_dir, case, "ops.result")
-    assert uci.load_package("pkg", str(confdir), [str(savedir)]).show() == golden(conformance_dir, case, "ops.show")
-    assert not uci.pending_changes("pkg", [str(savedir)])
+    assert uci.pending_changes("pkg", [str(savedir)]) == pkg.saved_delta
+    uci.write_package(str(confdir), "pkg", pkg.export(header=False))
+    assert (confdir / "pkg").read_bytes() == (conformance_dir / "uci" / "cases" / case / "ops.result").read_bytes()
+    assert uci.parse_file(str(confdir / "pkg")).show() == golden(conformance_dir, case, "ops.show")
 
 
 # -- names -----------------------------------------------------------------------------------
@@ -149,48 +160,45 @@ def test_write_package_keeps_mode_and_leaves_no_temp(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == ["dockerd"]
 
 
-def test_write_package_new_file_is_0600_and_uses_libuci_temp_name(tmp_path):
+def test_write_package_new_file_is_0600_and_uses_libuci_temp_name(tmp_path, monkeypatch):
     seen = []
+    real_rename = os.rename
 
-    def move(src, dst):
+    def spy(src, dst):
         seen.append(os.path.basename(src))
-        os.rename(src, dst)
+        real_rename(src, dst)
 
-    uci.write_package(str(tmp_path), "lxc-auto", "\nconfig container\n\n", atomic_move=move)
+    monkeypatch.setattr(os, "rename", spy)
+    uci.write_package(str(tmp_path), "lxc-auto", "\nconfig container\n\n")
     assert stat.S_IMODE(os.stat(str(tmp_path / "lxc-auto")).st_mode) == 0o600
     assert len(seen) == 1 and seen[0].startswith(".lxc-auto.uci-") and len(seen[0]) == len(".lxc-auto.uci-") + 6
 
 
-def test_delta_roundtrip_and_commit(tmp_path):
+def test_write_package_failure_names_the_path_and_leaves_no_temp(tmp_path):
+    (tmp_path / "dockerd").mkdir()  # not a file: nothing may be renamed over it
+    with pytest.raises(_files.FileWriteError) as err:
+        uci.write_package(str(tmp_path), "dockerd", "\nconfig x\n\n")
+    assert str(err.value) == "cannot write %s: it exists and is not a regular file" % (tmp_path / "dockerd")
+    assert sorted(os.listdir(str(tmp_path))) == ["dockerd"] and (tmp_path / "dockerd").is_dir()
+
+
+def test_delta_roundtrip(tmp_path):
     conf, delta = tmp_path / "c", tmp_path / "d"
     conf.mkdir()
     (conf / "net").write_text("config interface 'lan'\n\toption proto 'dhcp'\n")
-    pkg = uci.load_package("net", str(conf), [str(delta)])
+    pkg = uci.parse_file(str(conf / "net"))
     pkg.set("lan", "ipaddr", "192.168.1.1\nsecond line's", track=True)
     pkg.add_list("lan", "dns", "1.1.1.1", track=True)
     uci.save_delta(pkg, str(delta), str(conf))
+    assert pkg.delta == []
     text = (delta / "net").read_text()
     assert text == "net.lan.ipaddr='192.168.1.1\nsecond line'\\''s'\n|net.lan.dns='1.1.1.1'\n"
-    again = uci.load_package("net", str(conf), [str(delta)])
+    again = uci.parse_file(str(conf / "net"))
+    assert uci.load_delta(again, uci.read_delta_file(str(delta / "net"))) == 2
     assert again.get("lan").options == {"proto": "dhcp", "ipaddr": "192.168.1.1\nsecond line's", "dns": ["1.1.1.1"]}
     assert [d.to_change_line("net") for d in uci.pending_changes("net", [str(delta)])] == [
         "net.lan.ipaddr='192.168.1.1\nsecond line'\\''s'", "net.lan.dns+='1.1.1.1'"]
-    assert uci.commit(again, str(conf), (), str(delta)) is True
-    assert (delta / "net").read_text() == ""
-    assert uci.parse_file(str(conf / "net")).get("lan").options == again.get("lan").options
-
-
-def test_revert_drops_only_the_named_section(tmp_path):
-    conf, delta = tmp_path / "c", tmp_path / "d"
-    conf.mkdir()
-    (conf / "p").write_text("config a 'x'\nconfig a 'y'\n")
-    pkg = uci.load_package("p", str(conf), [str(delta)])
-    pkg.set("x", "k", "1", track=True)
-    pkg.set("y", "k", "2", track=True)
-    uci.save_delta(pkg, str(delta), str(conf))
-    dropped = uci.revert("p", str(delta), "x")
-    assert [d.section for d in dropped] == ["x"]
-    assert (delta / "p").read_text() == "p.y.k='2'\n"
+    assert uci.read_delta_file(str(delta / "other")) is None
 
 
 # -- declarative helpers ---------------------------------------------------------------------

@@ -43,15 +43,18 @@ def snapshot(root):
     return dict((str(p.relative_to(root)), p.read_bytes()) for p in sorted(Path(root).rglob("*")) if p.is_file())
 
 
-@pytest.fixture
-def router(tmp_path):
-    root = tmp_path / "router"
+def make_router(root):
     (root / "etc" / "opkg" / "keys").mkdir(parents=True)
     (root / "etc" / "opkg.conf").write_text(OPKG_CONF)
     (root / "etc" / "opkg" / "distfeeds.conf").write_text("src/gz turrisos_core https://repo.example.org/core\n")
     (root / "etc" / "opkg" / "customfeeds.conf").write_text(CUSTOMFEEDS)
     (root / "etc" / "turris-version").write_text("7.0.0\n")
     return root
+
+
+@pytest.fixture
+def router(tmp_path):
+    return make_router(tmp_path / "router")
 
 
 @pytest.fixture
@@ -251,3 +254,27 @@ def test_update_cache_fails_on_bad_signature(router, feedkey, conformance_dir, s
     assert "did not keep the index of feed docker" in res["msg"]
     assert "Signature check failed." in res["stdout"]
     assert not (router / "var/opkg-lists/docker").exists()
+
+
+def test_full_disk_fails_with_changed_false_and_writes_nothing(tiny_fs, feedkey):
+    root = make_router(tiny_fs.path / "router")
+    before = snapshot(root)
+    tiny_fs.fill()
+    res = run_module(docker_args(root, feedkey))
+    assert res.get("failed") is True and res["changed"] is False, res
+    assert res["msg"] == "cannot write %s: No space left on device; that file is unchanged" % (
+        root / "etc" / "opkg" / "customfeeds.conf")
+    assert snapshot(root) == before
+
+
+def test_failure_after_a_written_file_reports_changed_and_names_both(router, feedkey):
+    # the key goes in after the feed line: make its directory a file so that write fails
+    keys = router / "etc" / "opkg" / "keys"
+    keys.rmdir()
+    keys.write_text("not a directory\n")
+    res = run_module(docker_args(router, feedkey))
+    assert res.get("failed") is True and res["changed"] is True, res
+    feeds = router / "etc" / "opkg" / "customfeeds.conf"
+    assert res["msg"].startswith("cannot write %s/" % keys)
+    assert res["msg"].endswith("(already written: %s; run again once the cause is fixed)" % feeds)
+    assert "src/gz docker https://feeds.example.org/docker" in feeds.read_text()

@@ -151,3 +151,18 @@ def test_unreadable_config_fails(tmp_path):
     cfg.chmod(0o644)
     assert cfg.read_text() == 'CONFIG_X=y\n'
     shutil.rmtree(str(shared))
+
+
+@pytest.mark.parametrize('backup', [False, True])
+def test_full_disk_fails_with_changed_false_and_keeps_the_file(tiny_fs, tmp_path, backup):
+    cfg = tiny_fs.path / '.config'
+    text = 'CONFIG_TARGET_mpc85xx=y\n# CONFIG_KERNEL_USER_NS is not set\n'
+    cfg.write_text(text)
+    # with backup: room for the backup copy (one page), none for the new file
+    tiny_fs.fill(leave_pages=1 if backup else 0)
+    res = run(tmp_path, path=str(cfg), symbols={'USER_NS': 'y'}, kernel_version='5.15', backup=backup)
+    assert res.get('failed') and res['changed'] is False, res
+    assert res['msg'] == 'cannot write %s: No space left on device; the file is unchanged.' % cfg
+    assert 'backup_file' not in res
+    assert cfg.read_text() == text
+    assert tiny_fs.files() == ['.config']

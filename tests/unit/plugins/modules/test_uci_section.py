@@ -182,3 +182,20 @@ def test_uci_info(router):
     assert r["exists"] is False and r["sections"] == []
     r = run_module("uci_info", uci(router, config="lxc-auto", section="@container[x"))
     assert r["failed"] is True and "Invalid section reference" in r["msg"]
+
+
+def test_full_disk_fails_with_changed_false_and_keeps_the_file(tiny_fs, tmp_path):
+    conf = tiny_fs.path
+    (conf / "lxc-auto").write_bytes(LXC_AUTO)
+    os.chmod(str(conf / "lxc-auto"), 0o640)
+    tiny_fs.fill()
+    args = {"config_dir": str(conf), "delta_dir": str(tmp_path / "delta"), "config": "lxc-auto",
+            "section": "global", "options": {"dnsmasq_timeout": 30}}
+    assert run_module("uci", args, check=True)["changed"] is True
+    r = run_module("uci", args)
+    assert r.get("failed") is True and r["changed"] is False, r
+    assert r["msg"] == "UCI package 'lxc-auto' was not changed: cannot write %s: No space left on device." % (
+        conf / "lxc-auto")
+    assert (conf / "lxc-auto").read_bytes() == LXC_AUTO
+    assert stat.S_IMODE(os.stat(str(conf / "lxc-auto")).st_mode) == 0o640
+    assert tiny_fs.files() == ["lxc-auto"]
