@@ -357,3 +357,18 @@ def test_selected_recipes_from_the_environment(monkeypatch):
     monkeypatch.setenv("TURRIS_SIM_IMAGES", "turrisos,windows")
     with pytest.raises(ValueError, match="windows"):
         images.selected_recipes()
+
+
+def test_routers_point_lxc_at_the_turris_style_index_as_turris_os_does():
+    """/etc/config/lxc as luci-app-lxc ships it (config lxc 'lxc', option url host[/path]),
+    parsed by the collection's libuci-compatible parser; the url is the /lxc index."""
+    import turris_sim  # noqa: E402
+    from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
+    for board in ("turris1x", "omnia", "mox"):
+        text, mode = turris_sim.router_files(board, "turris-x")["etc/config/lxc"]
+        pkg = uci.parse(text.encode(), "lxc")
+        assert [(s.name, s.type, s.anonymous) for s in pkg.sections] == [("lxc", "lxc", False)]
+        assert pkg.sections[0].options["url"] == turris_sim.IMAGES_SERVER
+        assert mode == 0o644
+    assert turris_sim.IMAGES_SERVER.endswith(":%d/lxc" % turris_sim.IMAGES_PORT)
+    assert turris_sim.IMAGES_SERVER_LOWERCASE.endswith("/linuxcontainers")
