@@ -147,8 +147,19 @@ def recipe_turrisos():
     ``/etc/config/{system,network}``.  As the seed project's TurrisOS template did, what cannot
     run in a container is switched off: the ``led`` and ``firewall`` services are installed but
     disabled (no ``/etc/rc.d`` link), there is no watchdog, and the system log has no kernel
-    source (busybox ``syslogd`` without ``klogd``).  No opkg, no uci, no Python: it is small."""
-    base = _busybox_base()
+    source (busybox ``syslogd`` without ``klogd``).
+
+    Packages come as on Turris OS: ``opkg`` with ``/etc/opkg.conf``, ``/etc/opkg/distfeeds.conf``
+    listing the simulator's telephony feed (tests/sim/telephony.py; on Turris OS the board's feeds
+    at repo.turris.cz/hbs/<board>/packages/<feed>) and that feed's usign key in
+    ``/etc/opkg/keys``, and ``uci``.  Both are the simulator's Python tools, run by a private
+    interpreter under ``/usr/lib/turris-sim/python`` (not on PATH); the image carries the C library
+    the feed's binaries are linked with (Debian sid's, from the telephony build root)."""
+    import telephony  # pylint: disable=import-outside-toplevel
+    _secret, tel_pub = telephony.ensure_key()
+    tel_recipe = telephony.load_recipe()
+    base = dict(_busybox_base(), runtime={"root": telephony.root_key(), "packages": tel_recipe["image_base"],
+                                          "python_home": telephony.PYTHON_HOME})
     v = TURRIS_OS_VERSION
     files = dict(_USERS)
     files.update({
@@ -222,14 +233,42 @@ def recipe_turrisos():
             "START=19\nSTOP=90\n"
             "start() { return 0; }\n", 0o755],
     })
+    # opkg and uci as on Turris OS (OpenWrt's default opkg.conf; the feed's arch is the payload's)
+    sim_lib = "usr/lib/turris-sim/"
+    files.update({
+        "etc/opkg.conf": ["dest root /\ndest ram /tmp\nlists_dir ext /var/opkg-lists\n"
+                          "option overlay_root /overlay\noption check_signature\n"
+                          "arch all 1\narch noarch 1\narch %s 10\n" % telephony.arch(), 0o644],
+        "etc/opkg/distfeeds.conf": ["src/gz %s %s\n" % (telephony.FEED_NAME, telephony.feed_url()), 0o644],
+        "etc/opkg/customfeeds.conf": ["# add your custom package feeds here\n", 0o644],
+        "etc/opkg/keys/" + _usign_fingerprint(tel_pub): [tel_pub, 0o644],
+        "bin/opkg": [_read_tree_file("bin/opkg"), 0o755],
+        "bin/opkg-cl": [_read_tree_file("bin/opkg-cl"), 0o755],
+        "sbin/uci": [_read_tree_file("sbin/uci"), 0o755],
+    })
+    for name in sorted(os.listdir(os.path.join(HERE, "rootfs", sim_lib))):
+        if name.endswith(".py"):
+            files[sim_lib + name] = [_read_tree_file(sim_lib + name), 0o644]
+    for name in ("_opkg.py", "_usign.py", "_uci.py", "_files.py"):
+        path = os.path.join(HERE, "..", "..", "plugins", "module_utils", name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                files[sim_lib + name] = [handle.read(), 0o644]
     return {
         "dist": "turrisos", "release": v.split(".", 1)[0], "variant": "default",
         "config": _BUSYBOX_LXC_CONFIG, "templates": ["/etc/hostname", "/etc/config/system"],
-        "base": base, "files": files,
+        "base": base, "files": files, "dirs": ["etc/updater/conf.d", "usr/lib/opkg/info"],
         "symlinks": {"etc/rc.d/S10boot": "../init.d/boot", "etc/rc.d/K90boot": "../init.d/boot",
                      "etc/rc.d/S12log": "../init.d/log", "etc/rc.d/K89log": "../init.d/log",
                      "var": "tmp"},
     }
+
+
+def _usign_fingerprint(public_key_text):
+    """The name ``opkg-key add`` gives a usign public key in /etc/opkg/keys."""
+    sys.path.insert(0, os.path.join(HERE, "rootfs", "usr", "lib", "turris-sim"))
+    import usign_sim  # pylint: disable=import-outside-toplevel
+    return usign_sim._usign.parse_public_key(public_key_text).fingerprint  # pylint: disable=protected-access
 
 
 # Debian under sysvinit as an LXC system container.  minbase has no init at all and systemd
@@ -304,24 +343,13 @@ def recipe_debian():
     return spec
 
 
-def recipe_asterisk():
-    """Debian unstable (sid) minbase with sysvinit and Debian's ``asterisk`` (not in bookworm):
-    dist ``debian``, release ``sid``, variant ``asterisk``.  Debian's default /etc/asterisk is
-    kept (no SIP peers: the container role templates them); /etc/init.d/asterisk starts it at
-    boot as the ``asterisk`` user; ``asterisk -rx 'core show version'`` answers."""
-    # no ifupdown here: in sid it depends on "systemd | systemd-sysusers" and debootstrap takes the
-    # first alternative (+20 MB of systemd); LXC sets the addresses and brings lo up anyway.
-    spec = _debian("sid", ["asterisk"])
-    spec.update({"dist": "debian", "release": "sid", "variant": "asterisk"})
-    return spec
-
-
-RECIPES = {"turrisos": recipe_turrisos, "debian": recipe_debian, "asterisk": recipe_asterisk}
+RECIPES = {"turrisos": recipe_turrisos, "debian": recipe_debian}
 
 
 def selected_recipes():
     """The recipes to build and serve: ``$TURRIS_SIM_IMAGES`` (comma-separated names) or all.
-    turrisos takes seconds; debian (~2 min) and asterisk (~3 min) are debootstrapped."""
+    debian (~2 min) is debootstrapped; turrisos takes seconds once the telephony build root
+    (tests/sim/telephony.py, a few minutes, once) is there."""
     names = [n for n in os.environ.get("TURRIS_SIM_IMAGES", "").replace(" ", ",").split(",") if n]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -504,6 +532,9 @@ def _fill(rootfs, spec, arch):
         _busybox_tree(rootfs, base["busybox"])
     else:
         raise ValueError("unknown base %r" % (base,))
+    if "runtime" in base:  # the C library and the private Python of the simulated opkg
+        import telephony  # pylint: disable=import-outside-toplevel
+        telephony.runtime_tree(rootfs, base["runtime"]["packages"])
     for d in ("tmp", "var/tmp"):
         p = os.path.join(rootfs, d)
         if os.path.isdir(p) and not os.path.islink(p):

@@ -562,6 +562,11 @@ def ensure_www():
     if not _service_running("www", "http.server"):
         _start_service("www", [sys.executable, "-m", "http.server", str(WWW_PORT), "--bind", BRIDGE_ADDR,
                                "--directory", str(WWW)], WWW_PORT)
+    import telephony  # pylint: disable=import-outside-toplevel  (tests/sim/telephony.py)
+    try:  # the TurrisOS containers' telephony feed (Asterisk), built once
+        telephony.publish(WWW)
+    except telephony.TelephonyError as exc:
+        raise SimError(str(exc)) from exc
 
 
 IMAGES_PORT = int(os.environ.get("TSIM_IMAGES_PORT", "8443"))
