@@ -42,7 +42,9 @@ KINDS = {
 # iptables rules (else the daemon runs with iptables off, the seed's addrtype workaround).
 USES = ('lxc', 'lxc_userns', 'lxc_debian', 'docker', 'docker_overlay', 'docker_iptables')
 BOARDS = ('turris1x', 'omnia', 'mox')
-# OpenWrt target / subtarget per board (Turris OS build trees).
+# OpenWrt target / subtargets per board (Turris OS build trees; older trees name the Turris 1.x
+# subtarget p2020-nand). The one table: the namespaces role finds a board's kernel config
+# through uci_kernel_config's board option (board_kernel_config below).
 BOARD_TARGETS = {
     'turris1x': ('mpc85xx', ('p2020', 'p2020-nand')),
     'omnia': ('mvebu', ('cortexa9',)),
@@ -261,6 +263,34 @@ def _makefile_patchver(makefile):
     return m.group(1) if m else None
 
 
+def board_kernel_config(tree, board):
+    """The kernel config of ``board`` in the build tree ``tree``: the first subtarget's
+    ``target/linux/<target>/<subtarget>/config-default`` that exists, else the target's
+    ``config-<KERNEL_PATCHVER>`` (the version its Makefile builds). KConfigError, saying
+    what was looked for, when there is none."""
+    if board not in BOARD_TARGETS:
+        raise KConfigError('board %r is not a Turris board: use one of %s' % (board, ', '.join(BOARDS)))
+    target, subtargets = BOARD_TARGETS[board]
+    target_dir = os.path.join(tree, 'target', 'linux', target)
+    tried = []
+    for sub in subtargets:
+        candidate = os.path.join(target_dir, sub, 'config-default')
+        if os.path.isfile(candidate):
+            return candidate
+        tried.append(candidate)
+    makefile = os.path.join(target_dir, 'Makefile')
+    patchver = _makefile_patchver(makefile)
+    if patchver:
+        candidate = os.path.join(target_dir, 'config-' + patchver)
+        if os.path.isfile(candidate):
+            return candidate
+        tried.append(candidate)
+    else:
+        tried.append('KERNEL_PATCHVER in %s' % makefile)
+    raise KConfigError('no kernel config of board %s in the build tree %s: looked for %s'
+                       % (board, tree, ', '.join(tried)))
+
+
 def file_kernel_version(text, path=''):
     """Linux version a config file is for: its header, its name (config-3.10), an OpenWrt
     CONFIG_LINUX_3_10=y, or the KERNEL_PATCHVER of its target in the build tree around it.
@@ -342,12 +372,6 @@ def preset_symbols(name, kind, version=None):
 # ---------------------------------------------------------------------------
 # lxc-checkconfig (LXC 5.0.2), the config-derived lines
 # ---------------------------------------------------------------------------
-
-# Lines lxc-checkconfig prints from the machine rather than the config: left out of checks.
-MACHINE_LABELS = ('Cgroup namespace', 'Cgroup v1 mount points', 'Cgroup v2 mount points',
-                  'Cgroup v1 clone_children flag', 'Cgroup v1 systemd controller',
-                  'Cgroup v1 freezer controller')
-
 
 def _is_set(text, pattern):
     # lxc-checkconfig: grep "$1=[y|m]" over the whole file, unanchored.

@@ -104,19 +104,6 @@ def lists_dir(texts):
     return result
 
 
-def architectures(texts):
-    """``arch`` entries over the given texts, as a dict arch -> priority (int)."""
-    result = collections.OrderedDict()
-    for text in texts:
-        for entry in parse_conf(text)[0]:
-            if entry.type == "arch":
-                try:
-                    result[entry.name] = int(entry.value)
-                except ValueError:
-                    result[entry.name] = 0
-    return result
-
-
 def check_feed_name(name):
     """Raise OpkgConfError unless ``name`` can be an opkg feed name."""
     if not FEED_NAME_RE.match(name or ""):

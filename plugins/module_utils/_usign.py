@@ -8,7 +8,8 @@
 """usign (OpenWrt's signify) key and signature files: parsing and fingerprints.
 
 No cryptography here: a module only needs to recognise a public key, name it by its
-fingerprint the way ``usign -F`` and ``opkg-key add`` do, and write it back.
+fingerprint the way ``usign -F`` and ``opkg-key add`` do, and write it back. (Reading
+signatures is the simulator's business: ``tests/sim/rootfs/usr/lib/turris-sim/usign_sim.py``.)
 
 File layout (usign ``main.c``): line 1 ``untrusted comment: ...``, line 2 the base64 of
 a packed struct. Public key: ``Ed`` + 8-byte fingerprint + 32-byte Ed25519 key (42 bytes).
@@ -32,7 +33,6 @@ SIGNATURE_LEN = 74
 SECRET_KEY_LEN = 104
 
 PublicKey = collections.namedtuple("PublicKey", ["comment", "fingerprint", "key"])
-Signature = collections.namedtuple("Signature", ["comment", "fingerprint", "signature"])
 
 
 class UsignError(ValueError):
@@ -94,18 +94,6 @@ def parse_public_key(text):
     if raw[:2] != PKALG:
         raise UsignError("not a usign public key: algorithm %r, only 'Ed' (Ed25519) exists" % raw[:2])
     return PublicKey(comment, fingerprint_hex(raw[2:10]), raw[10:])
-
-
-def parse_signature(text):
-    """Parse a usign signature file (``Packages.sig``) into a Signature."""
-    comment, payload = _split(text)
-    raw = _decode(payload)
-    if len(raw) != SIGNATURE_LEN:
-        raise UsignError("not a usign signature: it decodes to a %s, a signature is %d bytes"
-                         % (_kind(raw), SIGNATURE_LEN))
-    if raw[:2] != PKALG:
-        raise UsignError("not a usign signature: algorithm %r, only 'Ed' (Ed25519) exists" % raw[:2])
-    return Signature(comment, fingerprint_hex(raw[2:10]), raw[10:])
 
 
 def public_key_bytes(key):

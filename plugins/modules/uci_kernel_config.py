@@ -32,6 +32,7 @@ options:
   path:
     description:
       - The config file to edit. It must exist.
+      - With O(board), the top directory of a build tree may be given instead.
     type: path
     required: true
   kind:
@@ -92,6 +93,17 @@ options:
       - Keep a timestamped copy of the file before changing it.
     type: bool
     default: false
+  board:
+    description:
+      - The Turris board the tree builds for. With it, O(path) may be the top directory of the
+        build tree; the board's kernel config in it is edited - the first of the subtarget
+        configs C(target/linux/mpc85xx/p2020/config-default) or C(.../p2020-nand/config-default)
+        (Turris 1.x), C(target/linux/mvebu/cortexa9/config-default) (Omnia),
+        C(target/linux/mvebu/cortexa53/config-default) (MOX) that exists, else the target's
+        C(config-<KERNEL_PATCHVER>) named by its C(Makefile). RV(path) is the file chosen.
+      - Without it a directory in O(path) is an error.
+    type: str
+    choices: [turris1x, omnia, mox]
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -121,6 +133,13 @@ EXAMPLES = r'''
     path: /build/turris-os/target/linux/mpc85xx/p2020-nand/config-default
     presets: [docker, ppc_debian]
     backup: true
+
+- name: The Omnia's kernel config, wherever the tree keeps it
+  turris.containers.uci_kernel_config:
+    path: /build/turris-os
+    board: omnia
+    kind: kernel
+    presets: [docker]
 
 - name: One symbol in an os-build fragment
   turris.containers.uci_kernel_config:
@@ -240,6 +259,7 @@ def main():
             presets=dict(type='list', elements='str', default=[], choices=list(kconfig.PRESETS)),
             kernel_version=dict(type='str'),
             backup=dict(type='bool', default=False),
+            board=dict(type='str', choices=list(kconfig.BOARDS)),
         ),
         supports_check_mode=True,
     )
@@ -248,7 +268,14 @@ def main():
         module.fail_json(msg='path %s does not exist: give an existing .config, os-build fragment '
                              'or target/linux kernel config' % path)
     if os.path.isdir(path):
-        module.fail_json(msg='path %s is a directory: give the config file inside the tree' % path)
+        if module.params['board'] is None:
+            module.fail_json(msg='path %s is a directory: give the config file inside the tree, or the '
+                                 'board whose kernel config in this tree is meant' % path)
+        try:
+            path = kconfig.board_kernel_config(path, module.params['board'])
+        except kconfig.KConfigError as exc:
+            module.fail_json(msg=str(exc))
+        module.params['path'] = path
 
     try:
         text = kconfig.read_config_bytes(path)

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fixtures of the plugin tests: a really full disk for the writers."""
+"""A really full disk for the writers' tests: the ``tiny_fs`` fixture (a 64 KiB tmpfs).
+
+Import it into a test module with ``from tinyfs import tiny_fs``, after putting this directory on
+``sys.path`` (not a conftest.py: that name is taken by tests/conftest.py, which tests import).
+"""
 import errno
 import os
 import subprocess

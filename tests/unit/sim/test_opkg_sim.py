@@ -287,3 +287,14 @@ def test_community_general_opkg_drives_the_simulator(router, tmp_path):
     assert not (root / "usr" / "bin" / "app").exists()
     res = _community_opkg(dict(name=["nothere"]), shim)
     assert res.get("failed") and "failed to install nothere" in res["msg"]
+
+
+def test_architectures_in_file_order_with_priorities():
+    sys.path.insert(0, str(ROOTFS / "usr" / "lib" / "turris-sim"))
+    try:
+        import opkg_sim  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    conf = "arch all 1\narch noarch 1\narch arm_cortex-a9_vfpv3-d16 10\n"
+    archs = opkg_sim.architectures([conf, "arch powerpc_8548 x\n"])
+    assert list(archs.items()) == [("all", 1), ("noarch", 1), ("arm_cortex-a9_vfpv3-d16", 10), ("powerpc_8548", 0)]

@@ -2,6 +2,7 @@
 """The simulator's usign (pure-Python Ed25519) and opkg-key against the usign golden vectors."""
 import os
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 
@@ -113,3 +114,29 @@ def test_opkg_key_verify_reads_gzip_lists(vectors, tmp_path):
     assert _opkg_key(["verify", str(vectors / "Packages.sig"), str(lst)], root).returncode == 0
     lst.write_bytes(gzip.compress((vectors / "Packages.tampered").read_bytes()))
     assert _opkg_key(["verify", str(vectors / "Packages.sig"), str(lst)], root).returncode == 1
+
+
+def _usign_sim():
+    """The simulator's usign library, imported in-process from the repository."""
+    sys.path.insert(0, str(ROOTFS / "usr" / "lib" / "turris-sim"))
+    try:
+        import usign_sim  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    return usign_sim
+
+
+@pytest.mark.parametrize("sig,fp", [("Packages.sig", "b8b13ca0718d2efe"), ("Packages.zeroled.sig", "041671a5f2b9e4f5")])
+def test_signature_names_its_key(conformance_dir, sig, fp):
+    parsed = _usign_sim().parse_signature((conformance_dir / "usign" / sig).read_text())
+    assert parsed.fingerprint == fp
+    assert parsed.comment == "signed by key %s" % fp
+    assert len(parsed.signature) == 64
+
+
+@pytest.mark.parametrize("name,message", [("Packages.tampered", "not a usign file"),
+                                          ("feedkey.pub", "decodes to a public key")])
+def test_what_is_not_a_signature_is_refused(conformance_dir, name, message):
+    sim = _usign_sim()
+    with pytest.raises(sim._usign.UsignError, match=message):  # pylint: disable=protected-access
+        sim.parse_signature((conformance_dir / "usign" / name).read_text())

@@ -17,6 +17,9 @@ import pytest
 
 from ansible_collections.turris.containers.plugins.module_utils import _files
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
+from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+
 ORIGINAL = b"config globals 'globals'\n\toption data_root '/srv/docker/'\n"
 BIG = b"x" * (1024 * 1024)
 ROOT = Path(__file__).resolve().parents[4]

@@ -301,3 +301,25 @@ def test_controllers_sharing_a_hierarchy_are_mounted_together():
     assert plan['tmpfs'] is False
     assert plan['mounts'] == [{'controllers': 'cpu,cpuacct', 'path': '/sys/fs/cgroup/cpu,cpuacct'}]
     assert kc.parse_mounts('a /mnt/with\\040space ext4 rw 0 0\n')[0]['path'] == '/mnt/with space'
+
+
+def test_board_kernel_config_subtarget_first_then_patchver(tmp_path):
+    tl = tmp_path / 'target' / 'linux' / 'mpc85xx'
+    (tl / 'p2020-nand').mkdir(parents=True)
+    (tl / 'Makefile').write_text('BOARD:=mpc85xx\nKERNEL_PATCHVER:=4.14\n')
+    (tl / 'config-4.14').write_text('CONFIG_X=y\n')
+    assert kc.board_kernel_config(str(tmp_path), 'turris1x') == str(tl / 'config-4.14')
+    (tl / 'p2020-nand' / 'config-default').write_text('CONFIG_X=y\n')
+    assert kc.board_kernel_config(str(tmp_path), 'turris1x') == str(tl / 'p2020-nand' / 'config-default')
+    (tl / 'p2020').mkdir()
+    (tl / 'p2020' / 'config-default').write_text('CONFIG_X=y\n')
+    assert kc.board_kernel_config(str(tmp_path), 'turris1x') == str(tl / 'p2020' / 'config-default')
+    with pytest.raises(kc.KConfigError) as err:
+        kc.board_kernel_config(str(tmp_path), 'mox')
+    assert 'mvebu/cortexa53/config-default' in str(err.value) and 'KERNEL_PATCHVER in' in str(err.value)
+    with pytest.raises(kc.KConfigError, match="'turris2' is not a Turris board: use one of turris1x, omnia, mox"):
+        kc.board_kernel_config(str(tmp_path), 'turris2')
+
+
+def test_every_board_has_a_target():
+    assert sorted(kc.BOARD_TARGETS) == sorted(kc.BOARDS)

@@ -28,7 +28,6 @@ def test_parse_openwrt_defaults():
         ("dest", "root", "/"), ("dest", "ram", "/tmp"), ("lists_dir", "ext", "/var/opkg-lists")]
     assert _opkg.options(OPENWRT_CONF) == {"overlay_root": "/overlay", "check_signature": ""}
     assert _opkg.lists_dir([OPENWRT_CONF]) == "/var/opkg-lists"
-    assert _opkg.architectures([OPENWRT_CONF]) == {"all": 1, "noarch": 1, "arm_cortex-a9_vfpv3-d16": 10}
 
 
 def test_comments_and_quotes_and_invalid_lines():

@@ -19,6 +19,9 @@ ROOTFS = ROOT / "tests" / "sim" / "rootfs"
 sys.path.insert(0, str(ROOT / "tests" / "sim"))
 import feed  # noqa: E402  pylint: disable=wrong-import-position
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
+from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+
 CUSTOMFEEDS = "# add your custom package feeds here\n#\n# src/gz example_feed_name http://www.example.com/path/to/files\n"
 OPKG_CONF = "dest root /\ndest ram /tmp\nlists_dir ext /var/opkg-lists\noption overlay_root /overlay\noption check_signature\n"
 UPDATER = "etc/updater/conf.d/turris-containers-feed-docker.lua"

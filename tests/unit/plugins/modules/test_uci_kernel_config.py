@@ -14,6 +14,9 @@ import pytest
 
 from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kc
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
+from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+
 COLLECTIONS = Path(__file__).resolve().parents[4] / '.build' / 'collections'
 MODULE = 'ansible_collections.turris.containers.plugins.modules.uci_kernel_config'
 
@@ -166,3 +169,30 @@ def test_full_disk_fails_with_changed_false_and_keeps_the_file(tiny_fs, tmp_path
     assert 'backup_file' not in res
     assert cfg.read_text() == text
     assert tiny_fs.files() == ['.config']
+
+
+def test_board_finds_the_kernel_config_in_the_tree(tree, tmp_path):
+    kconf = tree / 'target' / 'linux' / 'mpc85xx' / 'p2020' / 'config-default'
+    before = kconf.read_text()
+    res = run(tmp_path, check=True, path=str(tree), board='turris1x', kind='kernel', presets=['ppc_debian'])
+    assert not res.get('failed'), res
+    assert res['path'] == str(kconf) and res['changed'] is True and res['kernel_version'] == '3.10'
+    assert kconf.read_text() == before
+    res = run(tmp_path, path=str(tree), board='turris1x', kind='kernel', presets=['ppc_debian'])
+    assert res['changed'] is True and 'CONFIG_MATH_EMULATION=y' in kconf.read_text().splitlines()
+    assert run(tmp_path, path=str(tree), board='turris1x', kind='kernel', presets=['ppc_debian'])['changed'] is False
+
+
+@pytest.mark.parametrize('args,words', [
+    ({'board': 'turris2'}, ['board', 'turris2', 'turris1x']),
+    ({'board': 'omnia'}, ['no kernel config of board omnia', 'mvebu/cortexa9/config-default',
+                          'KERNEL_PATCHVER in']),
+    ({}, ['is a directory', 'board']),
+])
+def test_board_errors_name_what_was_wrong(tree, tmp_path, args, words):
+    before = dict((str(p), p.read_bytes()) for p in tree.rglob('*') if p.is_file())
+    res = run(tmp_path, path=str(tree), presets=['docker'], **args)
+    assert res.get('failed'), res
+    for word in words:
+        assert word in res['msg'], (word, res['msg'])
+    assert dict((str(p), p.read_bytes()) for p in tree.rglob('*') if p.is_file()) == before

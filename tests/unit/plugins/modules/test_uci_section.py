@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
+from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+
 ROOT = Path(__file__).resolve().parents[4]
 UCI_CLI = ROOT / "tests" / "sim" / "rootfs" / "sbin" / "uci"
 LXC_AUTO = (b"config global 'global'\n\toption wait_dnsmasq '1'\n\n"

@@ -83,6 +83,21 @@ FIELD_ORDER = ("Package", "Version", "Depends", "Provides", "Conflicts", "Status
                "Architecture", "Conffiles", "Installed-Time", "Auto-Installed")
 
 
+def architectures(texts):
+    """``arch`` entries over the given opkg configuration texts, as a dict arch -> priority (int),
+    in file order (opkg installs packages of these architectures only). The collection's
+    ``_turris.opkg_arch`` answers the one question a module asks: the board's own arch."""
+    result = collections.OrderedDict()
+    for text in texts:
+        for entry in _opkg.parse_conf(text)[0]:
+            if entry.type == "arch":
+                try:
+                    result[entry.name] = int(entry.value)
+                except ValueError:
+                    result[entry.name] = 0
+    return result
+
+
 class OpkgExit(Exception):
     def __init__(self, code):
         Exception.__init__(self, code)
@@ -341,7 +356,7 @@ class Opkg:
                     self.lists_dir = e.value
                 elif e.type == "option":
                     self.options[e.name] = e.value
-        self.archs = _opkg.architectures(texts)
+        self.archs = architectures(texts)
         for spec in self.add_archs:
             name, dummy, prio = spec.partition(":")
             self.archs[name] = int(prio or 0)

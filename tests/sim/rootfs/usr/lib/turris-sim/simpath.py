@@ -10,6 +10,7 @@ They are importable both flat (``import _uci``) and by their name in the collect
 helper imports another: the package names are registered here pointing at the directory
 that holds them, so the collection's code needs no fallback for the simulator.
 """
+import importlib
 import os
 import sys
 import types
@@ -31,8 +32,13 @@ def _module_utils_dir():
 
 
 def _register_package():
-    if PACKAGE in sys.modules:
+    """Unless the collection is importable already (a test process that has it on its path),
+    register its module_utils package by name, pointing at the directory that holds them."""
+    try:
+        importlib.import_module(PACKAGE)
         return
+    except ImportError:
+        pass
     parts = PACKAGE.split(".")
     for i in range(1, len(parts) + 1):
         name = ".".join(parts[:i])

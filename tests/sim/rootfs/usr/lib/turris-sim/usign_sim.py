@@ -2,10 +2,12 @@
 """OpenWrt's ``usign`` for the router simulator: same options, files, output and exit codes.
 
 Keys and signatures are real Ed25519 (``ed25519.py``); file parsing is the collection's
-own ``_usign`` helper, so the module and the simulator agree on one format.
+own ``_usign`` helper, so the module and the simulator agree on one format. Signature files
+only the simulator reads (:func:`parse_signature`), so that part lives here.
 """
 import base64
 import binascii
+import collections
 import hashlib
 import os
 import sys
@@ -13,6 +15,21 @@ import sys
 import simpath  # noqa: F401  pylint: disable=unused-import
 import ed25519
 import _usign  # pylint: disable=wrong-import-order
+
+Signature = collections.namedtuple("Signature", ["comment", "fingerprint", "signature"])
+
+
+def parse_signature(text):
+    """Parse a usign signature file (``Packages.sig``) into a Signature."""
+    comment, payload = _usign._split(text)  # pylint: disable=protected-access
+    raw = _usign._decode(payload)  # pylint: disable=protected-access
+    if len(raw) != _usign.SIGNATURE_LEN:
+        raise _usign.UsignError("not a usign signature: it decodes to a %s, a signature is %d bytes"
+                                % (_usign._kind(raw), _usign.SIGNATURE_LEN))  # pylint: disable=protected-access
+    if raw[:2] != _usign.PKALG:
+        raise _usign.UsignError("not a usign signature: algorithm %r, only 'Ed' (Ed25519) exists" % raw[:2])
+    return Signature(comment, _usign.fingerprint_hex(raw[2:10]), raw[10:])
+
 
 USAGE = """Usage: usign <command> <options>
 Commands:
@@ -104,7 +121,7 @@ def sign(key, message):
 def verify(public_text, message, signature_text):
     """True when the signature file text verifies ``message`` with the public key text."""
     pub = _usign.parse_public_key(public_text)
-    sig = _usign.parse_signature(signature_text)
+    sig = parse_signature(signature_text)
     if pub.fingerprint != sig.fingerprint:
         return False
     return ed25519.verify(pub.key, message, sig.signature)
@@ -113,7 +130,7 @@ def verify(public_text, message, signature_text):
 def verify_with_dir(keys_dir, message, signature_text):
     """``usign -V -P DIR``: the key is DIR/<signature's fingerprint>. (ok, reason)."""
     try:
-        sig = _usign.parse_signature(signature_text)
+        sig = parse_signature(signature_text)
     except _usign.UsignError:
         return False, "Failed to decode signature"
     path = os.path.join(keys_dir, sig.fingerprint)
@@ -198,7 +215,7 @@ def _cmd_verify(opts, quiet):
         return 1
     if opts.get("-p"):
         try:
-            sig = _usign.parse_signature(sig_text)
+            sig = parse_signature(sig_text)
         except _usign.UsignError:
             sys.stderr.write("Failed to decode signature\n")
             return 1
@@ -245,7 +262,7 @@ def _cmd_fingerprint(opts):
         elif opts.get("-p"):
             fp = _usign.parse_public_key(_read(opts["-p"])).fingerprint
         elif opts.get("-x"):
-            fp = _usign.parse_signature(_read(opts["-x"])).fingerprint
+            fp = parse_signature(_read(opts["-x"])).fingerprint
         else:
             sys.stderr.write(USAGE)
             return 1
