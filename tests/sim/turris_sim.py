@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Simulated Turris routers: privileged LXC system containers that look like Turris OS.
 
-    turris_sim.py up --count N --board turris1x|omnia|mox|mixed [--fleet NAME]
+    turris_sim.py up --count N --board turris1x|omnia|mox|mixed [--fleet NAME] [--no-python 1,3]
     turris_sim.py down [--fleet NAME]
     turris_sim.py status [--fleet NAME] [--json]
     turris_sim.py inventory [--fleet NAME]
@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -79,6 +80,18 @@ BOARDS = {
     },
 }
 MIXED = ["turris1x", "omnia", "mox"]
+
+# The simulator's own tools (uci, opkg, usign: C programs on a real Turris) are Python programs
+# here. They run with a private interpreter, bind-mounted from the base at this path, which is on
+# no PATH and has none of the names Ansible's interpreter discovery tries, so that a router made
+# with --no-python really has no Python a playbook could use. A simulation detail: a real
+# Turris/OpenWrt has nothing there.
+SIM_PYTHON_PREFIX = "usr/lib/turris-sim/python"
+# What a freshly flashed OpenWrt lacks and the base (Debian) has: hidden (overlay whiteouts) on a
+# router made with --no-python. Globs relative to the base root.
+PYTHON_PATHS = ["usr/bin/python3*", "usr/bin/pydoc3*", "usr/bin/pygettext3*", "usr/bin/py3*",
+                "usr/lib/python3", "usr/lib/python3.*", "usr/local/lib/python3*", "etc/python3*",
+                "usr/share/python3", "usr/lib/binfmt.d/python3*"]
 
 
 class SimError(Exception):
@@ -288,9 +301,10 @@ def router_exists(name):
     return (LXCPATH / name / "config").exists()
 
 
-def router_recipe(board, feeds, image_ca):
+def router_recipe(board, feeds, image_ca, python=True):
     """Hash of what a router is made from besides the base: the overlay, our module_utils, the
-    board's kernel config, the feeds. A router made from another recipe is made again by ``up``."""
+    board's kernel config, the feeds, whether it has Python. A router made from another recipe is
+    made again by ``up``."""
     h = hashlib.sha256()
     paths = sorted(p for p in (HERE / "rootfs").rglob("*") if p.is_file() or p.is_symlink())
     paths += sorted((ROOT / "plugins" / "module_utils").glob("_*.py"))
@@ -299,7 +313,7 @@ def router_recipe(board, feeds, image_ca):
         h.update(str(p.relative_to(ROOT)).encode())
         h.update(os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
     h.update(json.dumps([board, feeds.get("dist_key"), feeds.get("feeds", {}).get(BOARDS[board]["opkg_arch"]),
-                         sorted(router_files(board, "x"))], sort_keys=True).encode())
+                         sorted(router_files(board, "x")), bool(python)], sort_keys=True).encode())
     h.update(Path(__file__).read_bytes())
     h.update(Path(image_ca).read_bytes())
     return h.hexdigest()[:16]
@@ -338,7 +352,36 @@ def overlay_copy(src, upper, lower):
                 shutil.copy2(path, dest)
 
 
-def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca):
+def base_python(base_rootfs):
+    """(interpreter, standard library) of the base, relative to its root: what the simulator's
+    tools run with, bind-mounted under SIM_PYTHON_PREFIX."""
+    link = base_rootfs / "usr" / "bin" / "python3"
+    exe = os.path.basename(os.readlink(link)) if link.is_symlink() else "python3"
+    if not (base_rootfs / "usr" / "bin" / exe).is_file() or not re.match(r"python3\.\d+$", exe):
+        raise SimError("the router base %s has no python3.X interpreter: remove it to have it built again" % base_rootfs)
+    return "usr/bin/" + exe, "usr/lib/" + exe
+
+
+def python_whiteouts(base_rootfs):
+    """Paths of the base that a router without Python must not show, relative to the root."""
+    found = set()
+    for pattern in PYTHON_PATHS:
+        found.update(str(p.relative_to(base_rootfs)) for p in base_rootfs.glob(pattern))
+    return sorted(found)
+
+
+def whiteout(upper, rel):
+    """Hide ``rel`` of the lower layer: an overlayfs whiteout (a 0/0 character device) in ``upper``."""
+    p = upper / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_symlink() or p.is_file():
+        p.unlink()
+    elif p.is_dir():
+        shutil.rmtree(p)
+    os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+
+
+def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca, python=True):
     cdir = LXCPATH / name
     if cdir.exists():
         destroy_router(name, state)
@@ -352,6 +395,18 @@ def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca):
     libdir.mkdir(parents=True, exist_ok=True)
     for mu in (ROOT / "plugins" / "module_utils").glob("_*.py"):
         shutil.copy2(mu, libdir / mu.name)
+    # The tools' private interpreter: mount points here, bind mounts of the base's in the config.
+    py_exe, py_lib = base_python(base_rootfs)
+    sim_py = Path(SIM_PYTHON_PREFIX)
+    mounts = [(base_rootfs / py_exe, sim_py / "bin" / "python3"),
+              (base_rootfs / py_lib, sim_py / "lib" / os.path.basename(py_lib))]
+    (upper / mounts[0][1]).parent.mkdir(parents=True, exist_ok=True)
+    (upper / mounts[0][1]).touch()
+    (upper / mounts[1][1]).mkdir(parents=True, exist_ok=True)
+    if not python:
+        # A freshly flashed OpenWrt: no python3 anywhere a user or Ansible would look.
+        for rel in python_whiteouts(base_rootfs):
+            whiteout(upper, rel)
     for rel, (content, mode) in router_files(board, hostname).items():
         p = upper / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -391,6 +446,7 @@ def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca):
         "lxc.mount.auto = cgroup:mixed proc:mixed sys:mixed",
         "lxc.mount.entry = %s proc/config.gz none bind,ro 0 0" % (cdir / "config.gz"),
         "lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777 0 0",
+    ] + ["lxc.mount.entry = %s %s none bind,ro 0 0" % (src, dest) for src, dest in mounts] + [
         "lxc.apparmor.profile = unconfined",
         "lxc.pty.max = 64",
         "lxc.tty.max = 0",
@@ -406,8 +462,8 @@ def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca):
     ]
     (cdir / "config").write_text("\n".join(conf) + "\n")
     state["routers"][name] = {"fleet": name.split("-")[1], "index": index, "board": board, "ip": ip,
-                              "hostname": hostname, "base": base_rootfs.parent.name,
-                              "recipe": router_recipe(board, feeds, image_ca)}
+                              "hostname": hostname, "base": base_rootfs.parent.name, "python": bool(python),
+                              "recipe": router_recipe(board, feeds, image_ca, python)}
     save_state(state)
 
 
@@ -456,12 +512,26 @@ def validate_fleet(fleet):
         raise SimError("invalid fleet name %r: use 1-16 letters, digits or '_'" % fleet)
 
 
+def parse_no_python(value, count):
+    """``--no-python`` (comma-separated router numbers, 1-based; empty for none) -> set of numbers."""
+    out = set()
+    for item in (value or "").replace(" ", "").split(","):
+        if not item:
+            continue
+        if not item.isdigit() or not 1 <= int(item) <= count:
+            raise SimError("invalid --no-python %r: %r is not a router number of this fleet (1 to %d), "
+                           "use comma-separated numbers such as 2 or 1,3" % (value, item, count))
+        out.add(int(item))
+    return out
+
+
 def cmd_up(args):
     validate_fleet(args.fleet)
     if not 1 <= args.count <= MAX_COUNT:
         raise SimError("invalid --count %d: a fleet has 1 to %d routers" % (args.count, MAX_COUNT))
     if args.board not in list(BOARDS) + ["mixed"]:
         raise SimError("unknown --board %r: choose one of turris1x, omnia, mox, mixed" % args.board)
+    no_python = parse_no_python(args.no_python, args.count)
     state = load_state()
     others = sum(1 for r in state["routers"].values() if r["fleet"] != args.fleet)
     if others + args.count > MAX_ROUTERS:
@@ -492,10 +562,11 @@ def cmd_up(args):
             destroy_router(name, state)
     for name, (i, board) in wanted.items():
         cur = state["routers"].get(name)
+        python = i not in no_python
         fresh = (cur and cur["board"] == board and cur.get("base") == base.parent.name
-                 and cur.get("recipe") == router_recipe(board, feeds, tls["ca"]) and router_exists(name))
+                 and cur.get("recipe") == router_recipe(board, feeds, tls["ca"], python) and router_exists(name))
         if not fresh:
-            create_router(state, name, board, i, base, key, feeds, tls["ca"])
+            create_router(state, name, board, i, base, key, feeds, tls["ca"], python)
         start_router(name)
     for name in wanted:
         wait_ssh(state["routers"][name]["ip"])
@@ -670,7 +741,8 @@ def inventory_dict(state, fleet):
     for name in fleet_routers(state, fleet):
         r = state["routers"][name]
         hosts["%s-%d" % (r["fleet"], r["index"])] = {"ansible_host": r["ip"], "tsim_board": r["board"],
-                                                    "tsim_container": name}
+                                                    "tsim_container": name,
+                                                    "tsim_python": r.get("python", True)}
     group_vars = dict(CONNECTION_VARS, ansible_ssh_private_key_file=str(HOME / "ssh" / "id_ed25519"))
     if state.get("images"):
         group_vars["tsim_image_server"] = state["images"]["server"]
@@ -709,6 +781,9 @@ def main(argv=None):
     up.add_argument("--count", type=int, default=3)
     up.add_argument("--board", default="mixed")
     up.add_argument("--fleet", default="sim")
+    up.add_argument("--no-python", default=os.environ.get("TSIM_NO_PYTHON", ""), metavar="N[,N...]",
+                    help="routers (numbers from 1) made without python3, like a freshly flashed OpenWrt "
+                         "(default: $TSIM_NO_PYTHON, else none)")
     down = sub.add_parser("down", help="remove a fleet, or everything")
     down.add_argument("--fleet")
     st = sub.add_parser("status", help="list routers")
