@@ -56,15 +56,10 @@ options:
         (E500 or PPC_85xx set).
     type: str
     choices: [turris1x, omnia, mox]
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-    details: The module only reads; there is never a difference to show.
+extends_documentation_fragment:
+  - turris.containers._attributes
+  - turris.containers._attributes.info_module
+  - turris.containers._attributes.actiongroup
 notes:
   - A symbol counts as enabled for I(checks) exactly as in C(lxc-checkconfig) (a line containing
     C(SYMBOL=y) or C(SYMBOL=m)); for I(ready) and I(missing) it is the value of its own

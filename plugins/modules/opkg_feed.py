@@ -29,13 +29,19 @@ description:
     files was already written.
 author:
   - turris.containers contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - turris.containers._attributes
+  - turris.containers._attributes.actiongroup
 attributes:
   check_mode:
     support: full
-    description: Nothing is written and C(opkg update) is not run; C(changed) and the diff are computed.
+    details: Nothing is written and C(opkg update) is not run; C(changed) and the diff are computed.
   diff_mode:
     support: full
-    description: One diff per file that changes (feed file, key file, updater file).
+    details: One diff per file that changes (feed file, key file, updater file).
+  idempotent:
+    support: full
+    details: With O(update_cache=true), C(opkg update) runs on every run; it is not counted as a change.
 options:
   name:
     description:

@@ -36,13 +36,20 @@ description:
     and the file is as it was.
 author:
   - turris.containers contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - turris.containers._attributes
+  - turris.containers._attributes.actiongroup
+  - turris.containers._uci
 attributes:
   check_mode:
     support: full
-    description: Computes the change and the diff; writes nothing.
+    details: Computes the change and the diff; writes nothing.
   diff_mode:
     support: full
-    description: The section before and after, in C(uci show) form.
+    details: The section before and after, in C(uci show) form.
+  idempotent:
+    support: full
+    details: An equal value in another form (V(true) for V(1), V(300) for V('300')) is no change.
 options:
   config:
     description:
@@ -104,14 +111,6 @@ options:
     type: list
     elements: str
     default: []
-  config_dir:
-    description: Directory of the UCI packages.
-    type: path
-    default: /etc/config
-  delta_dir:
-    description: Directory of uncommitted UCI changes (libuci's save directory).
-    type: path
-    default: /tmp/.uci
 notes:
   - Anonymous sections are named C(cfgXXYYYY) the way libuci names them when the file is read;
     RV(section) is that name after the change is committed.

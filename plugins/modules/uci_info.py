@@ -18,13 +18,11 @@ description:
   - By default the uncommitted changes in O(delta_dir) are applied, as C(uci show) does.
 author:
   - turris.containers contributors (!UNKNOWN)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: N/A
-    description: Read-only, there is nothing to diff.
+extends_documentation_fragment:
+  - turris.containers._attributes
+  - turris.containers._attributes.info_module
+  - turris.containers._attributes.actiongroup
+  - turris.containers._uci
 options:
   config:
     description: The UCI package (config file name in O(config_dir)).
@@ -41,14 +39,6 @@ options:
     description: Apply the uncommitted changes of O(delta_dir), like C(uci show).
     type: bool
     default: true
-  config_dir:
-    description: Directory of the UCI packages.
-    type: path
-    default: /etc/config
-  delta_dir:
-    description: Directory of uncommitted UCI changes.
-    type: path
-    default: /tmp/.uci
 seealso:
   - module: turris.containers.uci
 """

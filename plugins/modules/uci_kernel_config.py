@@ -104,15 +104,18 @@ options:
       - Without it a directory in O(path) is an error.
     type: str
     choices: [turris1x, omnia, mox]
+extends_documentation_fragment:
+  - turris.containers._attributes
+  - turris.containers._attributes.actiongroup
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the changes and the diff; writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    details: Unified diff of the file.
+    details: The whole file before and after.
+  idempotent:
+    support: full
 notes:
   - The USER_NS/XFS check looks at this one file; a C(.config) and the target's kernel config
     of the same tree are checked each on its own.
