@@ -2,6 +2,7 @@
 and `down` leaves none of its containers, links, mounts or processes behind."""
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def snapshot():
     (["up", "--count", str(turris_sim.MAX_COUNT + 1)], "invalid --count %d" % (turris_sim.MAX_COUNT + 1)),
     (["up", "--count", "1", "--board", "wrt54g"], "unknown --board 'wrt54g'"),
     (["up", "--count", "1", "--fleet", "no spaces"], "invalid fleet name"),
+    (["up", "--count", "2", "--no-python", "3"], "invalid --no-python '3': '3' is not a router number"),
+    (["up", "--count", "2", "--no-python", "1,omnia"], "invalid --no-python '1,omnia': 'omnia'"),
 ])
 def test_bad_arguments_one_line_and_nothing_changed(args, needle):
     before = snapshot()
@@ -43,10 +46,62 @@ def test_bad_arguments_one_line_and_nothing_changed(args, needle):
     assert snapshot() == before
 
 
+def test_no_python_numbers():
+    assert turris_sim.parse_no_python("", 3) == set()
+    assert turris_sim.parse_no_python("2", 3) == {2}
+    assert turris_sim.parse_no_python(" 1, 3 ,", 3) == {1, 3}
+    for bad in ("0", "4", "-1", "two", "1;2"):
+        with pytest.raises(turris_sim.SimError, match="invalid --no-python"):
+            turris_sim.parse_no_python(bad, 3)
+
+
+def test_python_of_the_base_and_what_a_router_without_python_hides(tmp_path):
+    base = tmp_path / "rootfs"
+    for rel in ("usr/bin/python3.11", "usr/bin/pydoc3.11", "usr/bin/py3compile", "usr/bin/pyvenv-not-ours",
+                "usr/lib/python3.11/os.py", "usr/lib/python3/dist-packages/x.py", "etc/python3.11/sitecustomize.py",
+                "usr/bin/busybox", "usr/lib/turris-sim/opkg_sim.py", "usr/lib/x86_64-linux-gnu/libpython-not.so"):
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_text("")
+    (base / "usr/bin/python3").symlink_to("python3.11")
+    assert turris_sim.base_python(base) == ("usr/bin/python3.11", "usr/lib/python3.11")
+    assert turris_sim.python_whiteouts(base) == [
+        "etc/python3.11", "usr/bin/py3compile", "usr/bin/pydoc3.11", "usr/bin/python3", "usr/bin/python3.11",
+        "usr/lib/python3", "usr/lib/python3.11"]
+    (base / "usr/bin/python3").unlink()
+    (base / "usr/bin/python3.11").unlink()
+    with pytest.raises(turris_sim.SimError, match="no python3.X interpreter"):
+        turris_sim.base_python(base)
+
+
+@needs_root
+def test_whiteout_is_what_overlayfs_hides(tmp_path):
+    upper = tmp_path / "upper"
+    (upper / "usr/lib/python3.11").mkdir(parents=True)
+    (upper / "usr/lib/python3.11/os.py").write_text("")
+    turris_sim.whiteout(upper, "usr/lib/python3.11")
+    turris_sim.whiteout(upper, "usr/bin/python3")
+    for rel in ("usr/lib/python3.11", "usr/bin/python3"):
+        st = os.lstat(upper / rel)
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0), rel
+
+
+def ssh(ip, command):
+    key = turris_sim.HOME / "ssh" / "id_ed25519"
+    return subprocess.run(["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@" + ip, command],
+                          capture_output=True, text=True, check=False, timeout=60)
+
+
+# What Ansible's interpreter discovery tries (INTERPRETER_PYTHON_FALLBACK of ansible-core 2.18) and
+# where a user would look.
+DISCOVERY = ["python3.13", "python3.12", "python3.11", "python3.10", "python3.9", "python3.8", "/usr/bin/python3",
+             "python3", "/usr/libexec/platform-python", "/usr/bin/python", "python"]
+
+
 @needs_root
 def test_fleet_up_and_down_leaves_nothing():
     fleet = "pytestsim"
-    res = sim("up", "--fleet", fleet, "--count", "2", "--board", "mixed")
+    res = sim("up", "--fleet", fleet, "--count", "2", "--board", "mixed", "--no-python", "2")
     assert res.returncode == 0, res.stderr
     state = turris_sim.load_state()
     names = [n for n, r in state["routers"].items() if r["fleet"] == fleet]
@@ -58,6 +113,24 @@ def test_fleet_up_and_down_leaves_nothing():
                                     env=dict(os.environ, TSIM_FLEET=fleet), capture_output=True,
                                     text=True, check=True).stdout)
     assert sorted(inv["turris"]["hosts"]) == ["%s-1" % fleet, "%s-2" % fleet]
+    hostvars = inv["_meta"]["hostvars"]
+    assert [hostvars["%s-%d" % (fleet, i)]["tsim_python"] for i in (1, 2)] == [True, False]
+
+    # Router 2 is a freshly flashed OpenWrt: no Python to discover, none listed by opkg, none in
+    # the standard library's place; the simulated uci, opkg and usign still work (private interpreter).
+    by_index = {state["routers"][n]["index"]: state["routers"][n]["ip"] for n in names}
+    probe = ("for p in %s; do command -v $p; done; ls -d /usr/lib/python3* 2>/dev/null; echo '==> opkg';"
+             " opkg list-installed; echo '==> tools'; uci get system.@system[0].hostname && usign 2>&1 | head -n1"
+             " && opkg update >/dev/null && opkg list python3-light" % " ".join(DISCOVERY))
+    bare = ssh(by_index[2], probe)
+    found, rest = bare.stdout.split("==> opkg\n", 1)
+    assert found == "", bare.stdout + bare.stderr
+    installed, tools = rest.split("==> tools\n", 1)
+    assert "python" not in installed
+    assert tools.splitlines()[0] == state["routers"]["tsim-%s-2" % fleet]["hostname"], bare.stdout + bare.stderr
+    assert "Usage: usign" in tools and "python3-light - " in tools, bare.stdout + bare.stderr
+    full = ssh(by_index[1], "command -v python3; /usr/bin/python3 -c 'import sys; print(sys.version_info[0])'")
+    assert full.stdout.split() == ["/usr/bin/python3", "3"], full.stdout + full.stderr
     veths = ["tsim%02d" % int(state["routers"][n]["ip"].rsplit(".", 1)[1]) for n in names]
 
     res = sim("down", "--fleet", fleet)
