@@ -470,6 +470,24 @@ def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca, 
 def start_router(name):
     if not router_running(name):
         lxc("lxc-start", "-n", name)
+    router_masquerade(name)
+
+
+# A Turris's fw4 masquerades what leaves the wan zone (/etc/config/firewall: zone wan, masq '1'), so
+# the containers behind a router reach package feeds. The simulated firewall loads no rules: the
+# simulator sets that one up from the host (nft) in the router's network namespace, forwarding on.
+FW4_MASQUERADE = ("table ip turris_sim_fw4\ndelete table ip turris_sim_fw4\n"
+                  "table ip turris_sim_fw4 {\n chain srcnat {\n"
+                  "  type nat hook postrouting priority srcnat; policy accept;\n"
+                  "  oifname \"eth0\" masquerade\n }\n}\n")
+
+
+def router_masquerade(name):
+    if not shutil.which("nft"):
+        raise SimError("nft is not installed: apt-get install nftables (the routers' wan masquerading)")
+    pid = lxc("lxc-info", "-n", name, "-p", "-H").stdout.strip()
+    run(["nsenter", "--net=/proc/%s/ns/net" % pid, "sh", "-c", "echo 1 >/proc/sys/net/ipv4/ip_forward && nft -f -"],
+        input=FW4_MASQUERADE, capture=True)
 
 
 def wait_ssh(ip, timeout=60):
