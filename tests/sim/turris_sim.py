@@ -543,13 +543,18 @@ def parse_no_python(value, count):
     return out
 
 
-def cmd_up(args):
+def check_up_args(args):
+    """Bad arguments of ``up`` fail at once, before the lock is waited for; returns --no-python's set."""
     validate_fleet(args.fleet)
     if not 1 <= args.count <= MAX_COUNT:
         raise SimError("invalid --count %d: a fleet has 1 to %d routers" % (args.count, MAX_COUNT))
     if args.board not in list(BOARDS) + ["mixed"]:
         raise SimError("unknown --board %r: choose one of turris1x, omnia, mox, mixed" % args.board)
-    no_python = parse_no_python(args.no_python, args.count)
+    return parse_no_python(args.no_python, args.count)
+
+
+def cmd_up(args):
+    no_python = check_up_args(args)
     state = load_state()
     others = sum(1 for r in state["routers"].values() if r["fleet"] != args.fleet)
     if others + args.count > MAX_ROUTERS:
@@ -815,6 +820,8 @@ def main(argv=None):
         return 2
     try:
         lock = None
+        if args.cmd == "up":
+            check_up_args(args)
         if args.cmd in ("up", "down"):
             # One up/down at a time: they read, change and write the shared state, addresses and veths.
             HOME.mkdir(parents=True, exist_ok=True)
