@@ -68,11 +68,14 @@ options:
     type: dict
     suboptions:
       dist:
-        description: Distribution, as the server names it (C(debian), C(turris), C(alpine), ...).
+        description:
+          - Distribution, exactly as the server names it (case-sensitive) - C(Debian), C(Turris_OS), C(Ubuntu), C(Alpine)
+            on repo.turris.cz/lxc; C(debian), C(alpine), ... on images.linuxcontainers.org.
+          - The C(turris.containers.lxc_image) filter finds the server's spelling from another one.
         type: str
         required: true
       release:
-        description: Release, as the server names it (C(bookworm), C(7.0), ...).
+        description: Release, exactly as the server names it (C(Bookworm), C(stable) on repo.turris.cz/lxc; C(bookworm) on images.linuxcontainers.org).
         type: str
         required: true
       arch:
