@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".build" / "collections"))  # made by make deps (make collection)
 from ansible_collections.turris.containers.plugins.module_utils import _uci  # noqa: E402  pylint: disable=wrong-import-position
 
-CORPUS = Path(os.environ.get("TURRIS_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance")) / "uci" / "cases"
+CORPUS = ROOT / "tests" / "conformance" / "uci" / "cases"  # the golden libuci corpus in the repository
 
 
 def parse_write(loops):

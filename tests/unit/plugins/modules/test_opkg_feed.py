@@ -42,6 +42,12 @@ def run_module(args, check=False, diff=True):
         raise AssertionError("module printed no JSON: %s %s" % (proc.stdout, proc.stderr))
 
 
+def warning_texts(res):
+    """The warnings' text as the module printed them: strings up to ansible-core 2.18, from 2.19
+    WarningSummary objects ({"event": {"msg": ...}, ...}) that the controller turns into text."""
+    return [w if isinstance(w, str) else w["event"]["msg"] for w in res.get("warnings", [])]
+
+
 def snapshot(root):
     return dict((str(p.relative_to(root)), p.read_bytes()) for p in sorted(Path(root).rglob("*")) if p.is_file())
 
@@ -160,7 +166,7 @@ def test_untrusted_feed_needs_trusted_false_and_warns(router):
     assert res["failed"] and "has no key" in res["msg"] and "trusted: false" in res["msg"]
     assert snapshot(router) == before
     res = run_module(dict(name="mirror", url="http://192.0.2.1/m", trusted=False, root=str(router)))
-    assert res["changed"] and any("no key" in w for w in res["warnings"])
+    assert res["changed"] and any("no key" in w for w in warning_texts(res))
     assert res["fingerprint"] is None
     assert 'verification = "none"' in (router / "etc/updater/conf.d/turris-containers-feed-mirror.lua").read_text()
 
@@ -206,7 +212,7 @@ def test_secret_key_is_refused_with_a_hint(router, conformance_dir):
 def test_uncompressed_feed_is_not_registered_with_updater(router, feedkey):
     res = run_module(docker_args(router, feedkey, compressed=False))
     assert res["line"].startswith("src docker ")
-    assert any("src/gz" in w for w in res["warnings"])
+    assert any("src/gz" in w for w in warning_texts(res))
     assert not (router / UPDATER).exists()
 
 
