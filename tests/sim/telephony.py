@@ -323,6 +323,11 @@ def plan(recipe, debs, base_sonames):
             take("etc/asterisk/" + c, "configuration")
         for b in spec.get("sbin", ()):
             take("usr/sbin/" + b, "program")
+        for top in spec.get("paths", ()):
+            hits = [(deb, rel) for deb, (_f, tree) in sorted(ast.items()) for rel in _walk(tree) if _matches(rel, [top])]
+            if not hits:
+                raise TelephonyError("package %s: nothing under %s in %s" % (name, top, ", ".join(sorted(ast))))
+            items.update((rel, (deb, rel)) for deb, rel in hits)
         for lib in spec.get("libraries", ()):
             hits = [(deb, rel) for deb, (_f, tree) in sorted(ast.items()) for rel in _walk(tree)
                     if os.path.basename(rel).startswith(lib) and os.path.dirname(rel) in LIB_DIRS]
@@ -411,7 +416,12 @@ def build_feed(out_dir, root, recipe, secret_key_path, cache=CACHE):
     for name, p in sorted(packages.items()):
         items = {}
         for rel, (deb, src) in p["items"].items():
-            items["./" + rel] = feed._item(src if deb == "files" else os.path.join(debs[deb][1], src))  # pylint: disable=protected-access
+            data, mode, link = feed._item(src if deb == "files" else os.path.join(debs[deb][1], src))  # pylint: disable=protected-access
+            if rel.startswith("etc/asterisk/") and link is None:
+                # Debian keeps them 0640 root:asterisk (chgrp in a maintainer script); OpenWrt installs
+                # its configuration 0644 root:root (INSTALL_DATA): Asterisk, run as asterisk, reads it
+                mode = 0o644
+            items["./" + rel] = (data, mode, link)
         entries = feed._entries(items)  # pylint: disable=protected-access
         size = sum(len(d) for _n, d, _m, _l in entries if d is not None)
         control = {"Package": name, "Version": p["version"], "Depends": ", ".join(sorted(p["depends"])),

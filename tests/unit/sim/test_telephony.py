@@ -105,6 +105,10 @@ def test_asterisk_package_is_laid_out_as_openwrt_s(built_feed):
     assert {"./usr/sbin/asterisk", "./etc/init.d/asterisk", "./etc/config/asterisk",
             "./etc/asterisk/asterisk.conf", "./etc/asterisk/modules.conf"} <= names
     assert not any("/chan_pjsip.so" in n for n in names)  # in asterisk-pjsip
+    # Debian builds with xmldoc: without the documentation its configuration framework gives up
+    assert "./usr/share/asterisk/documentation/core-en_US.xml" in names
+    # readable by Asterisk running as the user asterisk, as OpenWrt installs them (0644)
+    assert payload.getmember("./etc/asterisk/modules.conf").mode == 0o644
     conffiles = opkg_sim._member_text(control, "conffiles").split()  # pylint: disable=protected-access
     assert "/etc/config/asterisk" in conffiles and "/etc/asterisk/pjsip.conf" not in conffiles
     postinst = opkg_sim._member_text(control, "postinst")  # pylint: disable=protected-access
@@ -133,6 +137,15 @@ def test_turrisos_image_installs_asterisk_with_its_own_opkg(built_feed, tmp_path
                               " && opkg list-installed && /usr/sbin/asterisk -V"
                               " && grep '^asterisk:' /etc/passwd && /etc/init.d/asterisk enabled && echo enabled"],
                              capture_output=True, text=True, check=False, timeout=300)
+        # switched on, the service starts Asterisk as the user asterisk and it answers on its console
+        # (in namespaces of its own: no port of the host, nothing left running after the shell)
+        started = subprocess.run(
+            ["unshare", "--net", "--pid", "--fork", "chroot", str(root), "/bin/sh", "-c",
+             "mount -t proc proc /proc && ip link set lo up && uci set asterisk.general.enabled=1"
+             " && uci commit asterisk && /etc/init.d/asterisk start && i=0 && until asterisk -rx 'core show version'"
+             " 2>/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 9; sleep 1; done && ps | grep '[/]usr/sbin/asterisk'"
+             " && sleep 2 && /etc/init.d/asterisk running && echo still-running; umount /proc"],
+            capture_output=True, text=True, check=False, timeout=120) if shutil.which("unshare") else None
     finally:
         server.shutdown()
         server.server_close()
@@ -143,6 +156,11 @@ def test_turrisos_image_installs_asterisk_with_its_own_opkg(built_feed, tmp_path
     assert "asterisk:x:385:385:asterisk:/var/run/asterisk:/bin/false" in lines and "enabled" in lines
     # not enabled in /etc/config/asterisk: the postinst's start declined, nothing runs
     assert "service not enabled" in out.stderr
+    if started is not None:
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:] + (
+            root / "var/log/asterisk.log").read_text(errors="replace")[-2000:]
+        ps = next(line.split() for line in started.stdout.splitlines() if "/usr/sbin/asterisk" in line)
+        assert ps[1] == "asterisk" and "still-running" in started.stdout  # the user asterisk, and it stays up
     auto = (root / "etc/updater/conf.d/opkg-auto.lua").read_text()
     assert "asterisk-pjsip" in auto  # the Turris wrapper told the updater
     shutil.rmtree(root)
