@@ -203,6 +203,41 @@ def test_ipk_payloads_carry_the_debian_binaries_and_openwrt_files(built):
 
 @needs_apt
 @needs_root
+def test_python_is_split_as_openwrt_splits_it(built):
+    """python3-base: the interpreter; python3-light: most of the standard library; one package per
+    module that OpenWrt packages apart (openwrt/packages lang/python/python3/files/python3-package-*.mk);
+    python3: all of them."""
+    www, _keys, result = built
+    fdir = www / result["feeds"]["arm_cortex-a9_vfpv3-d16"][0]["path"]
+    index = read_index(fdir)
+
+    def files(name):
+        _control, data = opkg_sim.open_ipk((fdir / index[name]["Filename"]).read_bytes())
+        return {m.name.lstrip(".") for m in data.getmembers() if not m.isdir()}
+    lib = "/usr/lib/python3.11/"
+    base = files("python3-base")
+    assert {"/usr/bin/python3", "/usr/bin/python3.11", lib + "os.py", lib + "site.py", lib + "encodings/utf_8.py"} <= base
+    light = files("python3-light")
+    assert {lib + "json/__init__.py", lib + "subprocess.py", lib + "zipfile.py", lib + "shutil.py"} <= light
+    modules = {"python3-logging": lib + "logging/__init__.py", "python3-urllib": lib + "urllib/request.py",
+               "python3-email": lib + "email/parser.py", "python3-decimal": lib + "decimal.py",
+               "python3-ctypes": lib + "ctypes/__init__.py", "python3-xml": lib + "xml/__init__.py",
+               "python3-unittest": lib + "unittest/__init__.py"}
+    for name, path in modules.items():
+        assert path in files(name) and path not in light, name
+        assert "python3-light" in index[name]["Depends"].split(", "), name
+    assert any(f.startswith(lib + "lib-dynload/_ssl.") for f in files("python3-openssl"))
+    assert not any(f.startswith(lib + "lib-dynload/_ssl.") for f in light)
+    assert not [f for f in base | light if "/test/" in f or f.startswith(tuple(lib + d for d in ("idlelib", "tkinter", "ensurepip")))]
+    assert index["python3-light"]["Depends"] == "python3-base"
+    assert "python3-email" in index["python3-urllib"]["Depends"].split(", ")
+    full = set(index["python3"]["Depends"].split(", "))
+    assert {"python3-light"} | set(modules) | {"python3-openssl"} <= full
+    assert all(n in index for n in full)
+
+
+@needs_apt
+@needs_root
 def test_router_feed_files_point_at_the_dist_feed_with_its_key(built):
     _www, keys, result = built
     files = feed.router_feed_files(result, "powerpc_8548", "http://10.213.64.1/")
