@@ -66,7 +66,9 @@ PLAYBOOK = [
          {"name": "Publish it as the namespaces role does", "ansible.builtin.set_fact": {
              "namespaces_readiness": "{{ fleet_check_kernel | dict2items | selectattr('key', 'in', "
                                      "['config_path', 'kernel_version', 'ready', 'missing', 'conflicts', 'checks'])"
-                                     " | items2dict }}"}}]},
+                                     " | items2dict }}"}},
+         {"name": "Count the router among those bootstrap prepared (site.yml's later plays run on them)",
+          "ansible.builtin.group_by": {"key": "turris_bootstrapped"}}]},
     "VALIDATION",
     {"name": "Report what the check resolved", "hosts": "turris", "gather_facts": False,
      "tasks": [{"name": "Resolved containers", "ansible.builtin.copy": {
