@@ -120,7 +120,7 @@ $(VENVS)/sanity-%/.done: requirements.txt
 	touch $@
 
 sanity: $(SANITY_VENV)/.done
-	@mkdir -p ~/.ansible/test/cache && for v in 24.2 24.3 25.0 25.1 25.2 25.3; do \
+	@mkdir -p ~/.ansible/test/cache && for v in 23.1.2 24.2 24.3 25.0 25.1 25.2 25.3; do \
 	  f=~/.ansible/test/cache/get_pip_$${v//./_}.py; [ -s $$f ] || cp $(ROOT)/tests/sanity/get_pip.py $$f; done
 	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	@cd $(ROOT) && git ls-files -co --exclude-standard -z -- . $(foreach d,$(SANITY_SKIP),':!:$(d)') \
