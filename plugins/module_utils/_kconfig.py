@@ -15,10 +15,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import gzip
 import os
 import re
-import zlib
+
+from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 # Symbol names users give: kernel symbols without the CONFIG_ prefix.
 SYMBOL_RE = re.compile(r'^[A-Z0-9_]+$')
@@ -60,28 +60,28 @@ class KConfigError(Exception):
 # Reading raw files
 # ---------------------------------------------------------------------------
 
-def read_config_bytes(path):
+def read_config_bytes(path, field='path'):
     """Return the text of a plain or gzip-compressed config file (gzip told by its magic,
-    as `gunzip -t` does in lxc-checkconfig). Raises KConfigError when it cannot be read."""
+    as `gunzip -t` does in lxc-checkconfig). Raises KConfigError when it cannot be read.
+
+    Only a regular file (after symbolic links) is read, never a FIFO or a device; at most
+    ``_validate.KCONFIG_MAX_BYTES`` (also once decompressed); a binary file (NUL bytes, not
+    UTF-8) is refused. ``/proc/config.gz`` reports a size of 0 and is read like any file."""
     try:
-        with open(path, 'rb') as fh:
-            data = fh.read()
-    except (IOError, OSError) as exc:
-        raise KConfigError('cannot read kernel config %s: %s' % (path, exc.strerror or exc))
-    if data[:2] == b'\x1f\x8b':
-        try:
-            data = gzip.decompress(data)
-        except (IOError, OSError, EOFError, ValueError, zlib.error) as exc:
-            raise KConfigError('cannot read kernel config %s: corrupt gzip data (%s)' % (path, exc))
-    return data.decode('utf-8', 'surrogateescape')
+        return _validate.read_text_file(field, path, _validate.KCONFIG_MAX_BYTES, gzip_ok=True)
+    except _validate.ValidationError as exc:
+        reason = str(exc)
+        if 'corrupt gzip' in reason or 'truncated' in reason:
+            raise KConfigError('cannot read kernel config %s: corrupt gzip data (%s)' % (path, reason))
+        raise KConfigError('cannot read kernel config %s: %s' % (path, reason))
 
 
 def is_gzip(path):
-    """Whether a readable file is gzip-compressed (by its magic)."""
+    """Whether a readable regular file is gzip-compressed (by its magic)."""
     try:
-        with open(path, 'rb') as fh:
+        with _validate.open_regular('path', path) as fh:
             return fh.read(2) == b'\x1f\x8b'
-    except (IOError, OSError):
+    except (IOError, OSError, _validate.ValidationError):
         return False
 
 
@@ -174,6 +174,11 @@ def normalize_value(name, value):
     if not isinstance(value, str):
         raise KConfigError('value of %s must be y, m, n, absent, a number or a string, got %r'
                            % (name, value))
+    if _validate.control_characters(value):
+        # a newline would end the CONFIG_ line and start another one in the build tree's config
+        raise KConfigError(str(_validate.ValidationError(
+            'value of %s' % name, value, 'y, m, n, absent, a number or a one-line string; '
+            + _validate.CONTROL_RULE)))
     if value in ('y', 'm', 'n', 'absent'):
         return value
     if value in ('Y', 'M', 'N'):
@@ -181,10 +186,16 @@ def normalize_value(name, value):
     if re.match(r'^-?[0-9]+$', value) or re.match(r'^0x[0-9a-fA-F]+$', value):
         return value
     if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
+        if not _QUOTED_RE.match(value):
+            raise KConfigError(str(_validate.ValidationError(
+                'value of %s' % name, value, 'a quoted kconfig string: inside the quotes, " and \\ '
+                'only as \\" and \\\\ (or give the value without quotes, it is quoted for you)')))
         return value
-    if '\n' in value or '\r' in value:
-        raise KConfigError('value of %s must be one line, got %r' % (name, value))
     return quote_string(value)
+
+
+# A kconfig string as conf writes it: quotes around, \ and " escaped inside.
+_QUOTED_RE = re.compile(r'^"([^"\\]|\\.)*"$', re.S)
 
 
 def format_line(name, value, off_style):

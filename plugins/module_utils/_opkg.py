@@ -39,7 +39,7 @@ KNOWN_TYPES = SOURCE_TYPES + ("dest", "lists_dir", "arch", "option")
 # A feed name is one opkg field, a file name in lists_dir and a Lua string: keep it plain.
 FEED_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 URL_SCHEMES = ("http", "https", "ftp", "file")
-URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^\s\"'\\]+)$")
+URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^\s\"'\\\x00-\x1f\x7f-\x9f]+)$")
 
 _COMMENT_RE = re.compile(r"^\s*(#.*|\s*)$")
 _FIELD = r"(\"([^\"]*)\"|([^\s]*))"
@@ -176,7 +176,17 @@ def remove_feed(text, name):
 
 
 def _lua_string(value):
-    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A Lua string literal of ``value``: backslash and quote escaped, every control character
+    as a three-digit decimal escape (``\\010``), so no value can end the literal or the line."""
+    out = []
+    for char in value:
+        if char in ('\\', '"'):
+            out.append('\\' + char)
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append('\\%03d' % ord(char))
+        else:
+            out.append(char)
+    return '"%s"' % "".join(out)
 
 
 def updater_verification(url, has_key):
@@ -201,6 +211,10 @@ def updater_repository(name, url, key_paths=(), source=CUSTOM_FEEDS):
     """
     check_feed_name(name)
     check_feed_url(url)
+    if re.search(u"[\x00-\x1f\x7f-\x9f]", source):
+        # the file name goes into a Lua comment: a newline would start a line of Lua
+        raise OpkgConfError("invalid file %r: no control characters (newline, carriage return, tab, NUL ...)"
+                            % (source,))
     fields = ["\tverification = %s," % _lua_string(updater_verification(url, bool(key_paths)))]
     if key_paths:
         fields.append("\tpubkey = { %s }," % ", ".join(_lua_string("file://" + p) for p in key_paths))

@@ -479,7 +479,7 @@ class Package:
         if header:
             out.append('package %s\n' % _escape(self.name))
         for s in self.sections:
-            out.append('\nconfig %s' % _escape(s.type))
+            out.append('\nconfig %s' % _type_word(s.type))
             if not s.anonymous or export_names:
                 out.append(" '%s'" % _escape(s.name))
             out.append('\n')
@@ -512,6 +512,15 @@ class Package:
         for s, ref in self.section_refs(extended):
             out.extend(show_section(self.name, s, ref, delimiter))
         return ''.join(out)
+
+
+def _type_word(type_):
+    """A section type as written after ``config``: unquoted, as libuci writes it, unless it holds
+    a character libuci's parser reads specially (a type read from ``config 'a#b'``); libuci would
+    write such a type unquoted and the file would not read back, so it is quoted here."""
+    if any(c in type_ for c in '\'"#;\\'):
+        return quote(type_)
+    return type_
 
 
 def _escape(value):

@@ -68,7 +68,8 @@ def _decode(payload):
     try:
         return base64.b64decode(payload.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise UsignError("not a usign file: %r is not base64" % payload[:60])
+        # the payload is not shown: it may be a secret key, or any file given by mistake
+        raise UsignError("not a usign file: its last line is not base64")
 
 
 def _kind(raw):

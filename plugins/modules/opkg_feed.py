@@ -186,6 +186,10 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _opkg
 from ansible_collections.turris.containers.plugins.module_utils import _usign
+from ansible_collections.turris.containers.plugins.module_utils import _validate
+
+# opkg configuration files and updater files are a few lines; a bigger one is not what we edit
+CONF_MAX_BYTES = 1024 * 1024
 
 
 class FeedManager:
@@ -206,10 +210,13 @@ class FeedManager:
 
     def read(self, router_path):
         host = self.path(router_path)
+        if not os.path.lexists(host):
+            return None
         try:
-            with open(host, "rb") as f:
-                return to_text(f.read(), errors="surrogate_or_strict")
-        except IOError as exc:
+            # only a regular file, never a FIFO (it would block) nor a device; size-capped
+            data = _validate.read_regular("file %s" % router_path, host, CONF_MAX_BYTES)
+            return to_text(data, errors="surrogate_or_strict")
+        except (_validate.ValidationError, UnicodeError) as exc:
             if not os.path.exists(host):
                 return None
             self.module.fail_json(msg="cannot read %s: %s" % (host, to_native(exc)))
@@ -227,26 +234,47 @@ class FeedManager:
             return None
         text = key
         single = key.strip()
+        source = "key"
         if "\n" not in single:
             candidate = single
-            if os.path.isfile(candidate):
+            if os.path.lexists(candidate):
+                self.check("key", candidate)
+                source = "key file %s" % candidate
                 try:
-                    with open(candidate, "rb") as f:
-                        text = to_text(f.read(), errors="surrogate_or_strict")
-                except (IOError, UnicodeError) as exc:
-                    self.module.fail_json(msg="key file %s cannot be read: %s" % (candidate, to_native(exc)))
+                    # a regular file of at most 4 KiB (a .pub file is about 110 bytes): never a FIFO,
+                    # a device or a big file; its content is never printed
+                    text = to_text(_validate.read_regular("key", candidate, _validate.KEY_FILE_MAX_BYTES),
+                                   errors="surrogate_or_strict")
+                except (_validate.ValidationError, UnicodeError) as exc:
+                    self.module.fail_json(msg="key file %s cannot be used: %s" % (candidate, to_native(exc)))
             elif single.startswith(("/", "./", "../")):
+                self.check("key", candidate)
                 self.module.fail_json(msg="key %r: no such file on the managed host; give the text of a "
-                                          "usign public key or the path of a .pub file" % key)
+                                          "usign public key or the path of a .pub file" % candidate)
+        # the key text (given, or read from a file) is never shown, only where it came from
+        if _validate.control_characters(text, "\n\r"):
+            self.module.fail_json(msg="%s holds control characters other than line breaks: a usign public "
+                                      "key is a line 'untrusted comment: ...' and a line of base64 (content "
+                                      "not shown)" % source)
         try:
             return _usign.parse_public_key(text)
         except _usign.UsignError as exc:
-            self.module.fail_json(msg="key is not a usign public key (%s); expected the text or path of a "
+            self.module.fail_json(msg="%s is not a usign public key (%s); expected the text or path of a "
                                       "file written by 'usign -G -p KEY.pub': a line 'untrusted comment: ...' "
-                                      "and a line of base64" % to_native(exc))
+                                      "and a line of base64" % (source, to_native(exc)))
+
+    def check(self, field, value, **kwargs):
+        try:
+            _validate.check_no_control(field, value, **kwargs)
+        except _validate.ValidationError as exc:
+            self.module.fail_json(msg=to_native(exc))
 
     def validate(self):
         params = self.params
+        # every value that reaches the feed line, the updater's Lua file or opkg's command line:
+        # a newline in a Lua comment would make the next line Lua that the updater runs as root
+        for field in ("name", "url", "file", "root"):
+            self.check(field, params[field])
         try:
             _opkg.check_feed_name(params["name"])
             if params["state"] == "present":
@@ -266,6 +294,11 @@ class FeedManager:
             self.module.fail_json(msg="file %r must be an absolute path (inside root)" % params["file"])
         if not os.path.isdir(self.root):
             self.module.fail_json(msg="root %s is not a directory" % self.root)
+        try:
+            # no "..", no symbolic link that leads out of root
+            _validate.check_path_inside("file", self.root, params["file"])
+        except _validate.ValidationError as exc:
+            self.module.fail_json(msg=to_native(exc))
         return key
 
     # -- decisions --------------------------------------------------------------------
@@ -413,6 +446,13 @@ class FeedManager:
                      after_header=self.path(p) if after is not None else "/dev/null",
                      before=before or "", after=after or "")
                 for p, before, after in self.changes]
+        for router_path, dummy, dummy in self.changes:
+            try:
+                # also the key and updater files: a symbolic link in root must not lead out of it
+                _validate.check_path_inside("file", self.root, router_path)
+            except _validate.ValidationError as exc:
+                self.module.fail_json(msg="%s; nothing was changed" % to_native(exc),
+                                      **dict(self.result, changed=False))
         if not self.module.check_mode:
             self.apply()
             if self.params["update_cache"]:

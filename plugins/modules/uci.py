@@ -66,6 +66,8 @@ options:
   type:
     description:
       - Type of the section (the word after C(config)).
+      - Printable ASCII without blanks, other than C(') C(") C(#) C(;) and a backslash, because libuci
+        writes the type unquoted and its parser could not read those back.
       - Required to create a named section; with O(section), a different type is changed.
       - Without O(section), selects the anonymous section of this type whose options equal
         O(match) (all sections of the type when O(match) is empty). More than one candidate is
@@ -82,6 +84,8 @@ options:
     description:
       - Options of the section. A list value is a UCI C(list); booleans are written V(1) / V(0),
         numbers as decimal text; V(null), an empty string or an empty list remove the option.
+      - Values may hold tabs, newlines and carriage returns (libuci stores them inside the quoted
+        value and reads them back); other control characters, NUL included, are refused.
       - With O(state=absent), the names of options to remove (values are ignored); the section
         itself is kept.
     type: dict
@@ -216,6 +220,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
+from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 HIDDEN = '********'
 
@@ -251,8 +256,11 @@ class UciSection:
             self.fail("Invalid config (package) name %r: UCI package names allow %s." % (self.config, uci.PACKAGE_RULE))
         if self.section is not None and not uci.validate_name(self.section):
             self.fail("Invalid section name %r: UCI section names allow %s." % (self.section, uci.NAME_RULE))
-        if self.type is not None and not uci.validate_type(self.type):
-            self.fail("Invalid section type %r: a UCI section type must be %s." % (self.type, uci.TYPE_RULE))
+        if self.type is not None:
+            try:
+                _validate.check_uci_type('section type', self.type)
+            except _validate.ValidationError as exc:
+                self.fail("Invalid section type %r: a UCI section type must be %s." % (self.type, exc.allowed))
         p = self.module.params
         self.match = self._values(p['match'] or {}, 'match')
         if self.state == 'present':
