@@ -22,7 +22,9 @@ import feed  # noqa: E402  pylint: disable=wrong-import-position
 import images  # noqa: E402  pylint: disable=wrong-import-position
 import turris_sim  # noqa: E402  pylint: disable=wrong-import-position
 
-FLEET = "tlxcnest"
+# One fleet per test process: several engineers (or CI jobs) may run the unit tests at once on
+# one machine, and a shared fleet name would hand one run the other's router and containers.
+FLEET = "tlxcnest%d" % (os.getpid() % 100000)
 DEB_CACHE = Path(os.environ.get("TSIM_DEB_CACHE", "/var/cache/turris-sim/debs"))
 ROUTER_CA = "/etc/ssl/turris-sim-images-ca.pem"
 ROUTER_WGETRC = "/etc/wgetrc-turris-sim-images"
