@@ -21,9 +21,9 @@ import re
 from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 # Symbol names users give: kernel symbols without the CONFIG_ prefix.
-SYMBOL_RE = re.compile(r'^[A-Z0-9_]+$')
+SYMBOL_RE = re.compile(r'^[A-Z0-9_]+\Z')
 # OpenWrt package names as they appear in CONFIG_PACKAGE_<name>.
-PACKAGE_RE = re.compile(r'^[a-z0-9][a-z0-9.+_-]*$')
+PACKAGE_RE = re.compile(r'^[a-z0-9][a-z0-9.+_-]*\Z')
 
 # Lines of a config file. Names may carry OpenWrt package names (kmod-fs-xfs).
 _SET_RE = re.compile(r'^CONFIG_([A-Za-z0-9_][A-Za-z0-9_.+-]*)=(.*?)\s*$')
@@ -195,7 +195,7 @@ def normalize_value(name, value):
 
 
 # A kconfig string as conf writes it: quotes around, \ and " escaped inside.
-_QUOTED_RE = re.compile(r'^"([^"\\]|\\.)*"$', re.S)
+_QUOTED_RE = re.compile(r'^"([^"\\]|\\.)*"\Z', re.S)
 
 
 def format_line(name, value, off_style):

@@ -37,9 +37,9 @@ SOURCE_TYPES = ("src", "src/gz", "dist", "dist/gz")
 KNOWN_TYPES = SOURCE_TYPES + ("dest", "lists_dir", "arch", "option")
 
 # A feed name is one opkg field, a file name in lists_dir and a Lua string: keep it plain.
-FEED_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+FEED_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
 URL_SCHEMES = ("http", "https", "ftp", "file")
-URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^\s\"'\\\x00-\x1f\x7f-\x9f]+)$")
+URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^\s\"'\\\x00-\x1f\x7f-\x9f]+)\Z")
 
 _COMMENT_RE = re.compile(r"^\s*(#.*|\s*)$")
 _FIELD = r"(\"([^\"]*)\"|([^\s]*))"

@@ -31,7 +31,7 @@ import zlib
 _CONTROL_RE = re.compile(u'[\u0000-\u001f\u007f-\u009f]')
 CONTROL_RULE = 'no control characters (newline, carriage return, tab, NUL, escape ...)'
 
-NAME_RE = re.compile(r'^[A-Za-z0-9_]+$')
+NAME_RE = re.compile(r'^[A-Za-z0-9_]+\Z')
 NAME_RULE = 'letters, digits and underscores only ([A-Za-z0-9_]+)'
 
 # Kernel configs of a build tree: an OpenWrt .config with every package selected is a few MB,
@@ -221,7 +221,7 @@ def read_text_file(field, path, max_bytes, gzip_ok=False):
 # reads ' and " as quotes, # as a comment, ; as the end of the command and \ as an escape, so a
 # type holding one of them does not read back (the file no longer parses, or the named section
 # becomes an anonymous one). Only what libuci's own parser reads back is accepted.
-UCI_TYPE_RE = re.compile(r'^[!$-&(-:<-\[\]-~]+$')
+UCI_TYPE_RE = re.compile(r'^[!$-&(-:<-\[\]-~]+\Z')
 UCI_TYPE_RULE = ("a non-empty word of printable ASCII (bytes 33-126) without ' \" # ; or \\ "
                  "(libuci writes types unquoted and could not read these back)")
 

@@ -305,11 +305,13 @@ class UciSection:
                           "staged for an existing package." % (self.config, self.path))
             return uci.Package(self.config), False
         try:
+            # a FIFO or a device in the config directory would block or never end: refused
+            _validate.open_regular('UCI package file', self.path).close()
             pkg = uci.parse_file(self.path, self.config)
         except uci.UciParseError as exc:
             self.fail('Cannot parse the UCI package %s: uci: %s. Fix the file (nothing was written).'
                       % (self.path, exc))
-        except (IOError, OSError) as exc:
+        except (IOError, OSError, _validate.ValidationError) as exc:
             self.fail('Cannot read the UCI package %s: %s' % (self.path, exc))
         try:
             pending = uci.pending_changes(self.config, [self.delta_dir])

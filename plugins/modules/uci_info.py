@@ -110,6 +110,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
+from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 
 def main():
@@ -131,12 +132,14 @@ def main():
     if p['type'] is not None and not uci.validate_type(p['type']):
         module.fail_json(msg="Invalid section type %r: a UCI section type must be %s." % (p['type'], uci.TYPE_RULE))
     path = os.path.join(p['config_dir'], name)
-    result = dict(changed=False, exists=os.path.isfile(path), sections=[], pending_changes=[])
+    result = dict(changed=False, exists=os.path.exists(path), sections=[], pending_changes=[])
     if p['section'] is not None:
         result['section'] = None
     if not result['exists']:
         module.exit_json(**result)
     try:
+        # a FIFO or a device in the config directory would block or never end: refused
+        _validate.open_regular('UCI package file', path).close()
         pkg = uci.parse_file(path, name)
         pending = uci.pending_changes(name, [p['delta_dir']])
         result['pending_changes'] = [d.to_change_line(name) for d in pending]
@@ -144,7 +147,7 @@ def main():
             uci.load_delta(pkg, uci.read_delta_file(os.path.join(p['delta_dir'], name)))
     except uci.UciParseError as exc:
         module.fail_json(msg='Cannot parse the UCI package %s: uci: %s' % (path, exc), **result)
-    except (IOError, OSError) as exc:
+    except (IOError, OSError, _validate.ValidationError) as exc:
         module.fail_json(msg='Cannot read the UCI package %s: %s' % (path, exc), **result)
 
     wanted = None

@@ -189,6 +189,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.turris.containers.plugins.module_utils import _files as files
 from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kconfig
+from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 
 def _desired(module, kind, version):
@@ -289,6 +290,10 @@ def main():
         if kind == 'auto':
             kind = kconfig.detect_kind(text, path)
         version_str = module.params['kernel_version']
+        try:
+            _validate.check_no_control('kernel_version', version_str)
+        except _validate.ValidationError as exc:
+            raise kconfig.KConfigError(str(exc))
         if version_str is None:
             version_str, dummy = kconfig.file_kernel_version(text, path)
         version = kconfig.parse_version(version_str) if version_str else None
