@@ -215,7 +215,6 @@ def read_text_file(field, path, max_bytes, gzip_ok=False):
     return decode_text(field, path, data)
 
 
-
 # UCI section types. libuci accepts bytes 33..126 (uci_validate_type) and writes a type
 # unquoted (``config TYPE 'name'``, uci_export_package in openwrt/uci file.c); its parser then
 # reads ' and " as quotes, # as a comment, ; as the end of the command and \ as an escape, so a
