@@ -77,7 +77,7 @@ def test_servers_name_images_as_the_real_ones_and_offer_no_busybox_or_asterisk_i
     assert images.served_recipes() == ["debian", "turrisos"]
     assert "busybox" not in images.RECIPES
     offered = [e for names in images.SERVERS.values() for e in names.values()]
-    assert all(variant == "default" for _, _, variant, _ in offered)
+    assert all(entry[2] == "default" for entry in offered)
 
 
 def _fake_descs(tmp_path):
