@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
 from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+from modrun import run_module  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = Path(__file__).resolve().parents[4]
 PKG = 'ansible_collections.turris.containers.plugins.modules.'
@@ -27,14 +28,7 @@ QUOTING = ["a'b", 'a"b', 'a;b', 'a#b', 'a\\b', 'a b']
 
 
 def run(name, args, check=False, diff=True):
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / '.build' / 'collections'))
-    proc = subprocess.run([sys.executable, '-m', PKG + name], input=json.dumps({'ANSIBLE_MODULE_ARGS': payload}),
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError('module printed no JSON: %s %s' % (proc.stdout, proc.stderr))
+    return run_module(PKG + name, args, check=check, diff=diff)
 
 
 def snapshot(root):

@@ -5,9 +5,6 @@
 served on 127.0.0.1 and signed with the golden usign keys.
 """
 import gzip
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import feed  # noqa: E402  pylint: disable=wrong-import-position
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
 from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+import modrun  # noqa: E402  pylint: disable=wrong-import-position
 
 CUSTOMFEEDS = "# add your custom package feeds here\n#\n# src/gz example_feed_name http://www.example.com/path/to/files\n"
 OPKG_CONF = "dest root /\ndest ram /tmp\nlists_dir ext /var/opkg-lists\noption overlay_root /overlay\noption check_signature\n"
@@ -28,18 +26,7 @@ UPDATER = "etc/updater/conf.d/turris-containers-feed-docker.lua"
 
 
 def run_module(args, check=False, diff=True):
-    payload = dict(args)
-    payload["_ansible_check_mode"] = check
-    payload["_ansible_diff"] = diff
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / ".build" / "collections")
-    env["PATH"] = "%s:%s:%s" % (ROOTFS / "bin", ROOTFS / "usr" / "bin", env.get("PATH", "/usr/bin:/bin"))
-    proc = subprocess.run([sys.executable, "-m", MODULE], input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module printed no JSON: %s %s" % (proc.stdout, proc.stderr))
+    return modrun.run_module(MODULE, args, check=check, diff=diff, path=(ROOTFS / "bin", ROOTFS / "usr" / "bin"))
 
 
 def warning_texts(res):
