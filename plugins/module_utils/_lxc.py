@@ -13,8 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
+import os
 import re
+
+from ansible_collections.turris.containers.plugins.module_utils import _uci
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 KEY_RE = re.compile(r'^lxc\.[A-Za-z0-9_.\-]+$')
@@ -462,3 +466,170 @@ def log_errors(log, stderr='', lines=10):
     entries = [LOG_PREFIX_RE.sub('', l) for l in log.splitlines() if l.strip()]
     errors = [l for l in entries if l.startswith('ERROR')]
     return '\n'.join(errors[:lines] if errors else entries[-lines:]) or tail(stderr, lines)
+
+
+# --------------------------------------------------------------------------- observation
+# What `lxc-ls` is asked for: one call lists every container of a path with its run state.
+LS_COLUMNS = ('NAME', 'STATE', 'PID', 'IPV4')
+LS_ARGS = ('-f', '-F', ','.join(LS_COLUMNS))
+# Where the container role keeps its markers inside a container (packages installed, commands
+# run, root filesystem prepared): one empty file per thing done.
+MARKER_DIR = '/var/lib/turris-containers'
+LXC_AUTO_PATH = '/etc/config/lxc-auto'
+
+
+def parse_ls(text):
+    """``lxc-ls -f -F NAME,STATE,PID,IPV4`` (:data:`LS_ARGS`) -> ``{name: {state, pid, ips}}``.
+
+    The columns are cut where the header puts them (lxc-ls pads each column to its widest
+    cell; the IPv4 column joins several addresses with ``, ``). ``-`` is an empty cell. States
+    are in lower case (``running``, ``stopped``, ``frozen``, ...). Columns may come in any
+    order; a missing column reads as empty."""
+    lines = [l for l in (text or '').splitlines() if l.strip()]
+    if not lines:
+        return {}
+    header = lines[0]
+    starts = [(m.start(), m.group(0)) for m in re.finditer(r'\S+', header)]
+    out = {}
+    for line in lines[1:]:
+        cells = {}
+        for i, (start, column) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else None
+            cell = (line[start:end] if end is not None else line[start:]).strip()
+            cells[column] = '' if cell == '-' else cell
+        name = cells.get('NAME')
+        if not name:
+            continue
+        pid = cells.get('PID', '')
+        out[name] = {
+            'state': cells.get('STATE', '').lower() or None,
+            'pid': int(pid) if pid.isdigit() else None,
+            'ips': [ip.strip() for ip in cells.get('IPV4', '').split(',') if ip.strip()],
+        }
+    return out
+
+
+def autostart_entries(text, lxc_auto_name='lxc-auto'):
+    """``{container name: {timeout, command, lxcpath}}`` of the ``config container`` sections of an
+    lxc-auto UCI file (``text``; None or empty means no entries). Raises :class:`LxcError` when it
+    does not parse."""
+    if not text:
+        return {}
+    try:
+        pkg = _uci.parse(text, lxc_auto_name)
+    except _uci.UciError as e:
+        raise LxcError("%s does not parse as UCI: %s" % (lxc_auto_name, e))
+    out = {}
+    for section in pkg.sections:
+        name = section.options.get('name')
+        if section.type != 'container' or not isinstance(name, str) or name in out:
+            continue
+        command = section.options.get('command')
+        out[name] = {
+            'timeout': section.options.get('timeout'),
+            'command': command if isinstance(command, list) else ([command] if command else []),
+            'lxcpath': section.options.get('lxcpath'),
+        }
+    return out
+
+
+def shadow_digest(shadow_text, user='root'):
+    """The SHA-256 (hex) of ``user``'s password field in a shadow file, ``''`` when the file has
+    no entry for ``user``, None when the file could not be read. A digest, never the hash itself:
+    the caller compares it with ``sha256(the hash it wants)``."""
+    if shadow_text is None:
+        return None
+    for line in shadow_text.splitlines():
+        fields = line.split(':')
+        if len(fields) >= 2 and fields[0] == user:
+            return hashlib.sha256(fields[1].encode('utf-8', 'surrogateescape')).hexdigest()
+    return ''
+
+
+def observe_containers(lxc_path, ls_text, read_file, list_dir, lxc_auto_text=None,
+                       marker_dir=MARKER_DIR, probes=()):
+    """The observed state of every container under ``lxc_path``, from what the router has.
+
+    Inputs (all read by the caller; this function does no I/O of its own):
+
+    - ``lxc_path``: the containers' directory (``lxc-config lxc.lxcpath``, ``/srv/lxc`` on Turris).
+    - ``ls_text``: the output of ONE command for all containers,
+      ``lxc-ls`` + :data:`LS_ARGS` + ``['-P', lxc_path]`` (``lxc-ls -f -F NAME,STATE,PID,IPV4
+      -P /srv/lxc``), run with ``LANG=C``; None when lxc-ls is missing (states are then None).
+    - ``read_file(path)``: the text of a file, None when it is missing or unreadable. Called for
+      ``<lxc_path>/<name>/config`` and, for running containers, ``/proc/<pid>/root/etc/shadow``.
+    - ``list_dir(path)``: the names in a directory, None when it is missing or unreadable. Called
+      for ``lxc_path``, and for running containers ``/proc/<pid>/root<marker_dir>`` and the parent
+      directory of every probe.
+    - ``lxc_auto_text``: the text of ``/etc/config/lxc-auto`` (None when missing).
+    - ``marker_dir``: the directory of markers inside a container (:data:`MARKER_DIR`).
+    - ``probes``: absolute paths inside the containers whose existence is wanted (for example
+      ``/var/run/asterisk/asterisk.ctl``).
+
+    A container is a directory of ``lxc_path`` holding a ``config`` file (what lxc-ls counts),
+    or a name lxc-ls lists. Files inside a container are read through ``/proc/<pid>/root`` while
+    it runs (its own mount namespace: tmpfs ``/var`` or ``/tmp`` included, and symbolic links in
+    its root filesystem resolve inside it, not on the router); for a container not running they
+    are not read (``markers``, ``probes`` and ``shadow_root`` are None: it needs a start anyway).
+
+    Returns ``{name: {...}}`` with, per container:
+
+    - ``state``: ``running``, ``stopped``, ``frozen``, ... (lower case, as lxc-ls says), None when
+      lxc-ls did not list it or was not run;
+    - ``pid`` (int or None) and ``ips`` (IPv4 addresses, list) from lxc-ls;
+    - ``config_path``; ``config``: ``{key: [values in file order]}`` of the config file ({} when
+      unreadable);
+    - ``rootfs``: the path of ``lxc.rootfs.path`` (``<lxc_path>/<name>/rootfs`` when unset);
+    - ``autostart``: whether lxc-auto has a ``config container`` section naming it, and
+      ``autostart_entry``: that section's ``{timeout, command: [...], lxcpath}`` or None;
+    - ``markers``: the sorted names in ``marker_dir`` of a running container ([] when the
+      directory is missing), None when not running;
+    - ``probes``: ``{path: bool}`` for each probe of a running container, None when not running;
+    - ``shadow_root``: :func:`shadow_digest` of the container's ``/etc/shadow`` (running only).
+
+    Raises :class:`LxcError` when ``lxc_auto_text`` does not parse as UCI."""
+    lxc_path = (lxc_path or '/').rstrip('/') or '/'
+    listed = parse_ls(ls_text) if ls_text is not None else {}
+    auto = autostart_entries(lxc_auto_text)
+    names = set(listed)
+    configs = {}
+    for entry in list_dir(lxc_path) or []:
+        if entry.startswith('.'):
+            continue
+        text = read_file(os.path.join(lxc_path, entry, 'config'))
+        if text is not None:
+            configs[entry] = text
+            names.add(entry)
+    result = {}
+    for name in sorted(names):
+        config_path = os.path.join(lxc_path, name, 'config')
+        text = configs.get(name)
+        if text is None and name in listed:
+            text = read_file(config_path)
+        status = listed.get(name, {'state': None, 'pid': None, 'ips': []})
+        root = None
+        if status['state'] in ('running', 'frozen') and status['pid']:
+            root = '/proc/%d/root' % status['pid']
+        markers = probed = shadow = None
+        if root is not None:
+            markers = sorted(list_dir(root + marker_dir) or [])
+            probed = {}
+            for path in probes:
+                parent, base = os.path.split(path.rstrip('/'))
+                probed[path] = base in (list_dir(root + parent) or [])
+            shadow = shadow_digest(read_file(root + '/etc/shadow'))
+        result[name] = {
+            'name': name,
+            'state': status['state'],
+            'pid': status['pid'],
+            'ips': status['ips'],
+            'config_path': config_path,
+            'config': config_values(text or ''),
+            'rootfs': rootfs_path(text or '') or os.path.join(lxc_path, name, 'rootfs'),
+            'autostart': name in auto,
+            'autostart_entry': auto.get(name),
+            'markers': markers,
+            'probes': probed,
+            'shadow_root': shadow,
+        }
+    return result

@@ -296,3 +296,127 @@ def test_log_errors_puts_the_first_error_first():
     assert "INFO" not in text and "lxc-start c1" not in text
     assert lxc.log_errors(LOG.replace("ERROR", "INFO "), lines=1).startswith("WARN")
     assert lxc.log_errors("", "stderr says why\n") == "stderr says why"
+
+
+# --------------------------------------------------------------------------- observation
+LS_TEXT = """\
+NAME   STATE   PID  IPV4                    
+db     STOPPED -    -                       
+tiny   RUNNING 4242 10.0.3.5, 192.168.1.50  
+web.1  FROZEN  77   10.0.3.6                
+"""
+
+LXC_AUTO = """\
+config container
+\toption name 'tiny'
+\toption timeout '60'
+\tlist command 'echo a'
+
+config container
+\toption name 'db'
+"""
+
+
+def fake_router(files, dirs):
+    """read_file / list_dir over dicts, recording what was asked."""
+    asked = []
+
+    def read_file(path):
+        asked.append(('read', path))
+        return files.get(path)
+
+    def list_dir(path):
+        asked.append(('list', path))
+        return dirs.get(path)
+    return read_file, list_dir, asked
+
+
+def test_parse_ls_cuts_columns_at_the_header():
+    got = lxc.parse_ls(LS_TEXT)
+    assert got == {
+        'db': {'state': 'stopped', 'pid': None, 'ips': []},
+        'tiny': {'state': 'running', 'pid': 4242, 'ips': ['10.0.3.5', '192.168.1.50']},
+        'web.1': {'state': 'frozen', 'pid': 77, 'ips': ['10.0.3.6']},
+    }
+
+
+def test_parse_ls_real_output_of_lxc_ls():
+    # what LXC 5.0.2's lxc-ls printed here for two stopped containers (trailing blanks included)
+    text = "NAME STATE   PID IPV4 \nb    STOPPED -   -    \nweb1 STOPPED -   -    \n"
+    assert lxc.parse_ls(text) == {'b': {'state': 'stopped', 'pid': None, 'ips': []},
+                                  'web1': {'state': 'stopped', 'pid': None, 'ips': []}}
+    assert lxc.parse_ls('') == {} and lxc.parse_ls(None) == {}
+
+
+def test_ls_args_ask_for_the_columns_parse_ls_reads():
+    assert list(lxc.LS_ARGS) == ['-f', '-F', 'NAME,STATE,PID,IPV4']
+
+
+def test_shadow_digest_never_returns_the_hash():
+    import hashlib
+    text = "daemon:*:1:0:99999:7:::\nroot:$6$salt$abc:19000:0:99999:7:::\n"
+    assert lxc.shadow_digest(text) == hashlib.sha256(b'$6$salt$abc').hexdigest()
+    assert '$6$' not in lxc.shadow_digest(text)
+    assert lxc.shadow_digest("daemon:*:1::::::\n") == ''
+    assert lxc.shadow_digest(None) is None
+
+
+def test_autostart_entries():
+    assert lxc.autostart_entries(LXC_AUTO) == {
+        'tiny': {'timeout': '60', 'command': ['echo a'], 'lxcpath': None},
+        'db': {'timeout': None, 'command': [], 'lxcpath': None},
+    }
+    assert lxc.autostart_entries(None) == {} and lxc.autostart_entries('') == {}
+    with pytest.raises(lxc.LxcError, match='does not parse'):
+        lxc.autostart_entries("config container\n\toption name 'x\n")
+
+
+def test_observe_containers_running_stopped_frozen_and_unlisted():
+    files = {
+        '/srv/lxc/db/config': 'lxc.uts.name = db\nlxc.rootfs.path = dir:/mnt/db\n',
+        '/srv/lxc/tiny/config': BUSYBOX_CONFIG,
+        '/srv/lxc/web.1/config': 'lxc.net.0.type = veth\n',
+        '/srv/lxc/half/config': 'lxc.uts.name = half\n',
+        '/proc/4242/root/etc/shadow': 'root:$6$x$y:1::::::\n',
+        '/proc/77/root/etc/shadow': 'daemon:*:1::::::\n',
+    }
+    dirs = {
+        '/srv/lxc': ['db', 'tiny', 'web.1', 'half', 'no-config', '.tmp'],
+        '/proc/4242/root/var/lib/turris-containers': ['packages-1', 'commands-2'],
+        '/proc/4242/root/var/run/asterisk': ['asterisk.ctl'],
+    }
+    read_file, list_dir, asked = fake_router(files, dirs)
+    got = lxc.observe_containers('/srv/lxc/', LS_TEXT, read_file, list_dir, LXC_AUTO,
+                                 probes=['/var/run/asterisk/asterisk.ctl'])
+    assert sorted(got) == ['db', 'half', 'tiny', 'web.1']
+    tiny = got['tiny']
+    assert tiny['state'] == 'running' and tiny['pid'] == 4242 and tiny['ips'] == ['10.0.3.5', '192.168.1.50']
+    assert tiny['config_path'] == '/srv/lxc/tiny/config'
+    assert tiny['config']['lxc.mount.entry'] == ['shm dev/shm tmpfs defaults,create=dir 0 0',
+                                                 '/lib lib none ro,bind 0 0']
+    assert tiny['rootfs'] == '/srv/lxc/c1/rootfs'
+    assert tiny['autostart'] is True
+    assert tiny['autostart_entry'] == {'timeout': '60', 'command': ['echo a'], 'lxcpath': None}
+    assert tiny['markers'] == ['commands-2', 'packages-1']
+    assert tiny['probes'] == {'/var/run/asterisk/asterisk.ctl': True}
+    assert len(tiny['shadow_root']) == 64
+    db = got['db']
+    assert db['state'] == 'stopped' and db['rootfs'] == '/mnt/db' and db['autostart'] is True
+    # nothing inside a container that does not run is read (it will be started anyway)
+    assert db['markers'] is None and db['probes'] is None and db['shadow_root'] is None
+    assert not [a for a in asked if '/proc/' in a[1] and '4242' not in a[1] and '77' not in a[1]]
+    web = got['web.1']
+    assert web['state'] == 'frozen' and web['markers'] == [] and web['probes'] == {
+        '/var/run/asterisk/asterisk.ctl': False}
+    assert web['shadow_root'] == '' and web['autostart'] is False and web['autostart_entry'] is None
+    assert web['rootfs'] == '/srv/lxc/web.1/rootfs'
+    # a config lxc-ls did not list (it was not asked, or raced): known, state unknown
+    assert got['half']['state'] is None and got['half']['config'] == {'lxc.uts.name': ['half']}
+
+
+def test_observe_containers_without_lxc_ls_or_containers():
+    read_file, list_dir, dummy = fake_router({'/srv/lxc/a/config': ''}, {'/srv/lxc': ['a']})
+    got = lxc.observe_containers('/srv/lxc', None, read_file, list_dir)
+    assert got['a']['state'] is None and got['a']['config'] == {} and got['a']['autostart'] is False
+    read_file, list_dir, dummy = fake_router({}, {})
+    assert lxc.observe_containers('/srv/lxc', '', read_file, list_dir) == {}
