@@ -3,30 +3,23 @@
 """kernel_config_info run as Ansible runs it (a real process) on the golden configs and this host."""
 
 import gzip
-import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-COLLECTIONS = Path(__file__).resolve().parents[4] / '.build' / 'collections'
-MODULE = 'ansible_collections.turris.containers.plugins.modules.kernel_config_info'
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: modrun
+import modrun  # noqa: E402  pylint: disable=wrong-import-position
+
 MACHINE = {'Cgroup namespace', 'Cgroup v1 clone_children flag', 'Cgroup v1 systemd controller',
            'Cgroup v1 freezer controller'}
 LINE_RE = re.compile(r'^(.*): (enabled|missing|required)(, (not )?loaded)?$')
 
 
 def run(check=False, **args):
-    args = dict(args, _ansible_check_mode=check)
-    proc = subprocess.run([sys.executable, '-m', MODULE], cwd=str(COLLECTIONS),
-                          input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), check=False)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    return modrun.run_module('kernel_config_info', args, check=check, diff=False)
 
 
 def golden(case):

@@ -2,10 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """uci_kernel_config run as Ansible runs it (a real process), on build-tree files in temp dirs."""
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -16,20 +14,13 @@ from ansible_collections.turris.containers.plugins.module_utils import _kconfig 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
 from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+import modrun  # noqa: E402  pylint: disable=wrong-import-position
 
-COLLECTIONS = Path(__file__).resolve().parents[4] / '.build' / 'collections'
-MODULE = 'ansible_collections.turris.containers.plugins.modules.uci_kernel_config'
 
 
 def run(tmp_path, check=False, diff=False, user=None, **args):
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_tmpdir=str(tmp_path))
-    cmd = [sys.executable, '-m', MODULE]
-    if user:
-        cmd = ['setpriv', '--reuid', user, '--regid', 'nogroup', '--clear-groups'] + cmd
-    proc = subprocess.run(cmd, cwd=str(COLLECTIONS), input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), check=False)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    prefix = ['setpriv', '--reuid', user, '--regid', 'nogroup', '--clear-groups'] if user else ()
+    return modrun.run_module('uci_kernel_config', args, check=check, diff=diff, prefix=prefix, tmpdir=tmp_path)
 
 
 @pytest.fixture

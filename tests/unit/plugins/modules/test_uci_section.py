@@ -6,7 +6,6 @@ libuci writes (its canonical format, as in the golden corpus), never with the si
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit/plugins: tinyfs
 from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+import modrun  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = Path(__file__).resolve().parents[4]
 LXC_AUTO = (b"config global 'global'\n\toption wait_dnsmasq '1'\n\n"
@@ -22,18 +22,7 @@ LXC_AUTO = (b"config global 'global'\n\toption wait_dnsmasq '1'\n\n"
 
 
 def run_module(name, args, check=False, diff=True):
-    payload = dict(args)
-    payload["_ansible_check_mode"] = check
-    payload["_ansible_diff"] = diff
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / ".build" / "collections")
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.turris.containers.plugins.modules." + name],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module printed no JSON: %s %s" % (proc.stdout, proc.stderr))
+    return modrun.run_module(name, args, check=check, diff=diff)
 
 
 @pytest.fixture
