@@ -223,3 +223,29 @@ def updater_repository(name, url, key_paths=(), source=CUSTOM_FEEDS):
         "-- The updater removes packages from feeds it does not know: this tells it about the feed.\n"
         "Repository(%s, %s, {\n%s\n})\n"
         % (name, source, _lua_string(name), _lua_string(url), "\n".join(fields)))
+
+
+# ---------------------------------------------------------------------------------------------
+# installed packages
+
+STATUS_FILE = "/usr/lib/opkg/status"
+
+
+def installed_packages(status_text):
+    """{name: version} of the packages opkg lists as installed, from the text of its status
+    file (``/usr/lib/opkg/status``): RFC 822-like stanzas, one per package, whose ``Status``
+    is ``<want> <flag> <state>``; ``opkg list-installed`` shows the states ``installed`` and
+    ``unpacked`` (libopkg ``pkg_hash_fetch_all_installed``)."""
+    out = collections.OrderedDict()
+    for stanza in re.split(r"\n\s*\n", status_text):
+        fields = {}
+        for line in stanza.splitlines():
+            if not line or line[0] in " \t" or ":" not in line:
+                continue
+            key, value = line.split(":", 1)
+            fields[key.strip()] = value.strip()
+        name = fields.get("Package")
+        state = fields.get("Status", "").split()[2:]
+        if name and ("installed" in state or "unpacked" in state):
+            out[name] = fields.get("Version", "")
+    return out
