@@ -160,6 +160,16 @@ storage:
     free_kb:
       description: KiB available to unprivileged users, as C(df -P) counts them.
       type: int
+    mode:
+      description: Its permissions in octal (null when it does not exist).
+      type: str
+      sample: '0755'
+    uid:
+      description: Its owner's user id (null when it does not exist).
+      type: int
+    gid:
+      description: Its group id (null when it does not exist).
+      type: int
 lxc:
   description: The download template's image server (C(lxc.lxc.url) of C(/etc/config/lxc), null when unset)
     and C(lxc.lxcpath) of C(/etc/lxc/lxc.conf) (null when unset); null when not gathered.
@@ -194,6 +204,7 @@ docker:
 
 import json
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.turris.containers.plugins.module_utils import _host as host
@@ -292,7 +303,11 @@ class HostReader:
             if self.root in ('', '/'):
                 nearest = os.path.realpath(nearest)
             entry = {'exists': os.path.exists(full), 'is_dir': os.path.isdir(full), 'nearest': nearest,
-                     'mount_point': None, 'source': None, 'fstype': None, 'size_kb': None, 'free_kb': None}
+                     'mount_point': None, 'source': None, 'fstype': None, 'size_kb': None, 'free_kb': None,
+                     'mode': None, 'uid': None, 'gid': None}
+            if entry['exists']:
+                st = os.stat(full)
+                entry.update(mode='%04o' % stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
             mount = host.mount_of(nearest, mounts)
             if mount is not None:
                 entry.update(mount_point=mount['path'], source=mount['source'], fstype=mount['fstype'])

@@ -139,6 +139,10 @@ def test_reads_a_router_tree(router):
     assert (store['/srv/docker']['mount_point'], store['/srv/docker']['source']) == ('/srv', '/dev/sda1')
     assert (store['/opt/x']['mount_point'], store['/opt/x']['fstype']) == ('/', 'overlay')
     assert store['/opt/x']['free_kb'] > 0
+    assert store['/opt/x']['mode'] is None
+    os.chmod(str(router / 'srv/lxc data'), 0o750)
+    entry = run(root=str(router), storage_paths=['/srv/lxc data'], gather=['storage'])['storage']['/srv/lxc data']
+    assert (entry['exists'], entry['is_dir'], entry['mode'], entry['uid']) == (True, True, '0750', os.getuid())
     assert res['cgroup_mounts'] == {'root': '/sys/fs/cgroup', 'tmpfs': True, 'mounts': [
         {'controllers': 'cpuset', 'path': '/sys/fs/cgroup/cpuset'},
         {'controllers': 'devices', 'path': '/sys/fs/cgroup/devices'}]}
