@@ -38,8 +38,10 @@ BRIDGE = os.environ.get("TSIM_BRIDGE", "tsimbr0")
 NET_PREFIX = os.environ.get("TSIM_NET", "10.213.64")  # a /24 that only exists on our bridge
 BRIDGE_ADDR = NET_PREFIX + ".1"
 FIRST_HOST = 11
-MAX_COUNT = 20  # per fleet: memory (about 60 MB a router) and the /24 stay comfortable
-MAX_ROUTERS = 60  # all fleets together
+# Per fleet: `make bench` runs a 50-router fleet (about 60 MB a router idle); all fleets together
+# stay well inside the /24 (addresses FIRST_HOST to 249) beside other test runs' fleets.
+MAX_COUNT = 50
+MAX_ROUTERS = 120
 MIRROR = os.environ.get("TSIM_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 BASE_PACKAGES = [

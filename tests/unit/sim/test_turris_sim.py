@@ -144,3 +144,33 @@ def test_fleet_up_and_down_leaves_nothing():
         assert str(turris_sim.LXCPATH / n) not in mounts
         assert n not in ps
     assert not any(r["fleet"] == fleet for r in turris_sim.load_state()["routers"].values())
+
+
+def test_a_fleet_of_fifty_routers_is_allowed_and_one_more_is_not():
+    """`make bench` brings up 50 routers in one fleet; the limits say so with the numbers."""
+    import argparse  # pylint: disable=import-outside-toplevel
+    ok = argparse.Namespace(fleet="bench50", count=50, board="mixed", no_python="")
+    assert turris_sim.check_up_args(ok) == set()
+    with pytest.raises(turris_sim.SimError, match=r"invalid --count 51: a fleet has 1 to 50 routers"):
+        turris_sim.check_up_args(argparse.Namespace(fleet="bench50", count=51, board="mixed", no_python=""))
+
+
+def test_every_router_of_all_fleets_gets_its_own_address_and_veth(monkeypatch):
+    """MAX_ROUTERS routers fit the bridge's /24 with distinct addresses and valid host-side veth names
+    (Linux: at most 15 characters), and one more is refused by name."""
+    monkeypatch.setattr(turris_sim, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout="", stderr=""))
+    state = {"routers": {}}
+    for i in range(1, turris_sim.MAX_ROUTERS + 1):
+        name = "tsim-f%d-%d" % (i % 3, i)
+        ip = turris_sim.router_ip(state, name)
+        state["routers"][name] = {"ip": ip}
+    ips = [r["ip"] for r in state["routers"].values()]
+    assert len(set(ips)) == turris_sim.MAX_ROUTERS
+    hosts = [int(ip.rsplit(".", 1)[1]) for ip in ips]
+    assert all(ip.startswith(turris_sim.NET_PREFIX + ".") for ip in ips)
+    assert min(hosts) == turris_sim.FIRST_HOST and max(hosts) < 255 and turris_sim.BRIDGE_ADDR not in ips
+    assert all(len("tsim%02d" % h) <= 15 for h in hosts)
+    for i in range(turris_sim.MAX_ROUTERS + 1, 250 - turris_sim.FIRST_HOST + 1):
+        state["routers"]["tsim-x-%d" % i] = {"ip": turris_sim.router_ip(state, "tsim-x-%d" % i)}
+    with pytest.raises(turris_sim.SimError, match="no free address left on %s" % turris_sim.BRIDGE):
+        turris_sim.router_ip(state, "tsim-x-full")
