@@ -49,19 +49,25 @@ $(VENVS)/core-%/.done: requirements.txt
 	@[ -n "$(ANSIBLE_PACKAGE_$*)" ] || { echo "ansible-core $* is not one of CORE_OTHER ($(CORE_OTHER))" >&2; exit 2; }
 	python3 -m venv $(@D)
 	$(@D)/bin/pip install -q --upgrade pip
-	$(@D)/bin/pip install -q "ansible-core==$*" "$(ANSIBLE_PACKAGE_$*)" $$(grep -E '^(pytest|netaddr|passlib|PyYAML)==' requirements.txt)
+	$(@D)/bin/pip install -q "ansible-core==$*" "$(ANSIBLE_PACKAGE_$*)" $$(grep -E '^(pytest|pytest-xdist|execnet|netaddr|passlib|PyYAML)==' requirements.txt)
 	touch $@
 
-# On the other lines only the collection's own tests run (plugins, the example inventory, the
-# artifact, the corpora): the simulator's tests (tests/unit/sim) do not import ansible-core, and the
-# nested-LXC test drives $(VENV)'s ansible-playbook (the main line) whatever the interpreter, so both
+# The collection's own tests (plugins, the example inventory, the artifact, the corpora) run on
+# every line, spread over UNIT_WORKERS processes (pytest-xdist, a test file per worker: a file's
+# fixtures stay in one process). The simulator's tests (tests/unit/sim) and the nested-LXC test bring
+# up fleets and run one at a time, on the main line only: they do not import ansible-core (the
+# nested test drives $(VENV)'s ansible-playbook whatever the interpreter), so on the other lines they
 # would only run the main line's tests again, at the cost of minutes of fleets.
-UNIT_ARGS := $(if $(filter $(CORE_MAIN),$(ANSIBLE_CORE)),tests/unit,\
-  --deselect tests/unit/plugins/modules/test_lxc_container_nested.py tests/unit/plugins $(wildcard tests/unit/test_*.py))
+UNIT_WORKERS ?= 2
+UNIT_NESTED := tests/unit/plugins/modules/test_lxc_container_nested.py
+UNIT_OWN := tests/unit/plugins $(wildcard tests/unit/test_*.py) --deselect $(UNIT_NESTED)
+UNIT_FLEETS := $(if $(filter $(CORE_MAIN),$(ANSIBLE_CORE)),tests/unit/sim $(UNIT_NESTED))
 unit: $(UNIT_VENV)/.done collection
 	@echo "=== unit tests on ansible-core $$($(UNIT_VENV)/bin/python -c 'from ansible.release import __version__; print(__version__)')"
 	ANSIBLE_COLLECTIONS_PATH=$(COLL_ROOT):$(UNIT_VENV)/lib/python3.11/site-packages \
-	  $(UNIT_VENV)/bin/python -m pytest -q $(UNIT_ARGS)
+	  $(UNIT_VENV)/bin/python -m pytest -q -n $(UNIT_WORKERS) --dist loadfile $(UNIT_OWN)
+	$(if $(UNIT_FLEETS),ANSIBLE_COLLECTIONS_PATH=$(COLL_ROOT):$(UNIT_VENV)/lib/python3.11/site-packages \
+	  $(UNIT_VENV)/bin/python -m pytest -q $(UNIT_FLEETS))
 
 # sanity + unit tests on the other ansible-core lines (molecule stays on CORE_MAIN).
 compat:
@@ -109,6 +115,8 @@ demo: deps
 	  -e @playbooks/vars/demo.yml -e turris_report_file=$(DEMO_REPORT)
 	@$(PY) $(ROOT)/tests/sim/demo_report.py $(DEMO_REPORT)
 
+# Figures into bench/results.json (bench/README.md). BENCH_ROWS=site,fleet50 (or all) picks rows,
+# BENCH_TREE=/path/to/checkout measures another checkout's roles, BENCH_LABEL=baseline files them so.
 bench: deps
 	cd $(ROOT) && $(PY) bench/run.py
 
