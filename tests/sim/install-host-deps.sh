@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages the simulator and the tests need on the controller host,
 # only when one is missing (a fresh Debian 12 machine, root, package registry reachable).
+# chromium: the fleet report test renders the HTML report in a real headless browser.
 set -eu
-PKGS="lxc debootstrap iproute2 bridge-utils openssh-client rsync xz-utils python3-venv git make busybox-static uidmap"
+PKGS="lxc debootstrap iproute2 bridge-utils openssh-client rsync xz-utils python3-venv git make busybox-static uidmap chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
