@@ -20,16 +20,30 @@ import re
 
 from ansible_collections.turris.containers.plugins.module_utils import _uci
 
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
-KEY_RE = re.compile(r'^lxc\.[A-Za-z0-9_.\-]+$')
+# Every pattern is matched to the end of the text (\Z): '$' would also accept a trailing newline.
+NAME_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z')
+NAME_RULE = '1-63 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit'
+KEY_RE = re.compile(r'lxc\.[A-Za-z0-9_.\-]+\Z')
 CONFIG_LINE_RE = re.compile(r'^\s*(lxc\.[A-Za-z0-9_.\-]+)\s*=\s?(.*?)\s*$')
-HWADDR_RE = re.compile(r'^([0-9a-fA-F]{2}|xx)(:([0-9a-fA-F]{2}|xx)){5}$')
-CPUS_RE = re.compile(r'^\d+(-\d+)?(,\d+(-\d+)?)*$')
-MEMORY_RE = re.compile(r'^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$', re.IGNORECASE)
+HWADDR_RE = re.compile(r'([0-9a-fA-F]{2}|xx)(:([0-9a-fA-F]{2}|xx)){5}\Z')
+CPUS_RE = re.compile(r'\d+(-\d+)?(,\d+(-\d+)?)*\Z')
+MEMORY_RE = re.compile(r' *(\d+) *([kmgt]?)(i?b)? *\Z', re.IGNORECASE)
+# Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or blanks.
+IFNAME_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}\Z')
+IFNAME_RULE = '1-15 characters from A-Z a-z 0-9 _ . @ -, starting with a letter or digit'
+# Image names become path components of the download template's cache (it removes them with
+# rm -Rf): no '/', no '..', nothing but a name.
+IMAGE_FIELD_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z')
+IMAGE_FIELD_RULE = ('1-64 characters from A-Z a-z 0-9 _ . + -, starting with a letter or digit '
+                    '(a name, never a path)')
+# Control characters: C0, DEL and C1. A newline in a config value is a new config line.
+CONTROL_RE = re.compile(u'[\u0000-\u001f\u007f-\u009f]')
+CONTROL_RULE = 'no control characters (newline, carriage return, tab, NUL, escape ...)'
 
 # Keys that make the container what it is: replace_config never drops them unless named.
 STRUCTURAL_KEYS = ('lxc.rootfs.path', 'lxc.uts.name', 'lxc.include')
 
+NETWORK_TYPES = ('veth', 'macvlan', 'vlan', 'phys', 'empty', 'none')
 NETWORK_KEYS = (
     ('type', 'type'), ('link', 'link'), ('flags', 'flags'), ('name', 'name'),
     ('hwaddr', 'hwaddr'), ('mtu', 'mtu'), ('ipv4', 'ipv4.address'), ('ipv4_gateway', 'ipv4.gateway'),
@@ -57,12 +71,34 @@ class LxcError(ValueError):
     """Invalid input, with a message that names the bad value and what is allowed."""
 
 
+def refuse(field, value, allowed):
+    """An :class:`LxcError` naming the field, the value (repr: a newline shows as \\n) and what
+    is allowed."""
+    return LxcError("invalid %s %r: %s" % (field, value, allowed))
+
+
+def check_text(field, value):
+    """Refuse a control character in ``value`` (None passes). Returns ``value``."""
+    if value is not None:
+        m = CONTROL_RE.search(str(value))
+        if m:
+            raise refuse(field, value, '%s; found %r' % (CONTROL_RULE, m.group(0)))
+    return value
+
+
+def check_pattern(field, value, regex, rule):
+    """Refuse ``value`` unless it is a string that ``regex`` matches whole."""
+    if not isinstance(value, str) or not regex.match(value):
+        raise refuse(field, value, rule)
+    return value
+
+
 # --------------------------------------------------------------------------- names
-def check_name(name):
+def check_name(name, field='container name'):
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise LxcError(
-            "invalid container name %r: use 1-63 characters from A-Z a-z 0-9 _ . -, "
-            "starting with a letter or digit" % (name,))
+            "invalid %s %r: use 1-63 characters from A-Z a-z 0-9 _ . -, "
+            "starting with a letter or digit" % (field, name))
     return name
 
 
@@ -89,7 +125,8 @@ def config_values(text):
 
 
 def normalize_value(value):
-    """One config value (or a list of them) as a list of strings; booleans as 1/0 like LXC."""
+    """One config value (or a list of them) as a list of strings; booleans as 1/0 like LXC.
+    Surrounding blanks go (LXC drops them too); control characters are the caller's to refuse."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
@@ -101,7 +138,7 @@ def normalize_value(value):
         return ['1' if value else '0']
     if isinstance(value, dict):
         raise LxcError("config values must be strings, numbers or lists of them, not a dict: %r" % (value,))
-    return [str(value).strip()]
+    return [str(value).strip(' ')]
 
 
 def normalize_config(config):
@@ -113,8 +150,7 @@ def normalize_config(config):
                            "(see lxc.container.conf(5))" % (key,))
         values = normalize_value(value)
         for v in values:
-            if '\n' in v:
-                raise LxcError("config value for %s contains a newline: %r" % (key, v))
+            check_text('config value of %s' % key, v)
         out[key] = values
     return out
 
@@ -185,7 +221,16 @@ def network_keys(network, index=0):
         return {}
     prefix = 'lxc.net.%d.' % index
     spec = dict((k, v) for k, v in network.items() if v is not None)
+    for opt in ('type', 'link', 'name', 'flags', 'hwaddr', 'ipv4', 'ipv4_gateway'):
+        check_text('network.%s' % opt, spec.get(opt))
+    for opt in ('link', 'name'):
+        if opt in spec:
+            check_pattern('network.%s' % opt, spec[opt], IFNAME_RE, 'an interface name: ' + IFNAME_RULE)
+    if 'flags' in spec and spec['flags'] != 'up':
+        raise refuse('network.flags', spec['flags'], "'up' (the only flag LXC knows), or leave it out")
     ntype = spec.get('type', 'veth')
+    if ntype not in NETWORK_TYPES:
+        raise refuse('network.type', ntype, 'one of ' + ', '.join(NETWORK_TYPES))
     ipv4 = spec.get('ipv4')
     if ipv4 is not None:
         if '/' not in ipv4:
@@ -213,7 +258,7 @@ def network_keys(network, index=0):
         spec['ipv4_gateway'] = str(gw)
     hwaddr = spec.get('hwaddr')
     if hwaddr is not None:
-        if not HWADDR_RE.match(hwaddr):
+        if not isinstance(hwaddr, str) or not HWADDR_RE.match(hwaddr):
             raise LxcError("network.hwaddr %r is not a MAC address like 00:16:3e:12:34:56 "
                            "(xx for random octets)" % (hwaddr,))
         first = hwaddr.split(':')[0]
@@ -226,7 +271,7 @@ def network_keys(network, index=0):
         extra = [k for k in ('link', 'ipv4', 'ipv4_gateway', 'hwaddr', 'mtu') if k in spec]
         if extra:
             raise LxcError("network.type %s takes no %s" % (ntype, ', '.join(extra)))
-    if 'mtu' in spec and not (68 <= int(spec['mtu']) <= 65535):
+    if 'mtu' in spec and (not str(spec['mtu']).isdigit() or not 68 <= int(spec['mtu']) <= 65535):
         raise LxcError("network.mtu %r is outside 68-65535" % (spec['mtu'],))
     spec['type'] = ntype
     if ntype not in ('empty', 'none'):
@@ -259,7 +304,7 @@ def cgroup_version(mounts_text):
 
 def parse_memory(value, option):
     """``256M``/``1G``/``1048576`` -> bytes (binary units, like LXC and the kernel)."""
-    m = MEMORY_RE.match(str(value))
+    m = MEMORY_RE.match(str(value)) if not CONTROL_RE.search(str(value)) else None
     if not m:
         raise LxcError("%s %r is not a size: use bytes or a number with K, M, G or T (e.g. 256M)" % (option, value))
     number = int(m.group(1)) * (1024 ** ' kmgt'.index((m.group(2) or ' ').lower()))
@@ -306,7 +351,7 @@ def limit_keys(limits, version):
             out = {1: str(shares), 2: str(shares_to_weight(shares))}
         elif option == 'cpus':
             text = str(value).replace(' ', '')
-            if not CPUS_RE.match(text):
+            if CONTROL_RE.search(text) or not CPUS_RE.match(text):
                 raise LxcError("cpus %r is not a CPU list like 0-1 or 0,2" % (value,))
             out = {1: text, 2: text}
         elif option == 'pids_limit':
@@ -349,6 +394,7 @@ def template_features(template_text):
 def server_argument(server, https_only):
     """What to pass as ``--server``: the stock template takes ``host[:port][/path]`` and
     always speaks HTTPS, so an ``https://`` prefix is dropped and ``http://`` refused."""
+    check_text('image.server', server)
     server = server.strip().rstrip('/')
     if not server:
         raise LxcError("image.server is empty")
@@ -359,7 +405,7 @@ def server_argument(server, https_only):
         elif lower.startswith('http://'):
             raise LxcError("image.server %r: this download template only fetches over HTTPS; "
                            "give host[:port][/path] of an HTTPS server" % (server,))
-    if not server or re.search(r'\s', server):
+    if not server or re.search(r'\s', server) or CONTROL_RE.search(server):
         raise LxcError("image.server %r is not host[:port][/path]" % (server,))
     return server
 
@@ -433,6 +479,149 @@ def resolve_image(rows, dist, release, variant='default', machine=''):
         if best is None or rank < best[0]:
             best = (rank, row)
     return best[1] if best else None
+
+
+# --------------------------------------------------------------------------- decisions
+# The lxc_container module asks the router, then lets these functions decide, then acts.
+STATES = ('present', 'started', 'stopped', 'restarted', 'frozen', 'absent')
+# The run state each requested state ends in (None: as it is).
+FINAL_STATE = {'present': None, 'started': 'running', 'restarted': 'running', 'stopped': 'stopped',
+               'frozen': 'frozen'}
+
+
+def check_image(image):
+    """Validate the ``image`` option (dist, release, arch, variant, server): names that the
+    download template makes into cache paths must be names. Returns ``image``."""
+    if not image:
+        return image
+    for field in ('dist', 'release', 'arch', 'variant'):
+        value = image.get(field)
+        if value is None and field in ('arch', 'variant'):
+            continue
+        check_text('image.%s' % field, value)
+        check_pattern('image.%s' % field, value, IMAGE_FIELD_RE, IMAGE_FIELD_RULE)
+    check_text('image.server', image.get('server'))
+    return image
+
+
+def transition(want, current, config_changed):
+    """The steps (``start``, ``stop``, ``restart``, ``freeze``, ``unfreeze``) from run state
+    ``current`` (``running``, ``stopped``, ``frozen``) to the requested state ``want``
+    (:data:`STATES` but ``absent``). ``config_changed``: the config of an existing container
+    changed, which a running one must restart for when it should run (``started``, ``frozen``)."""
+    steps = []
+    running = current in ('running', 'frozen')
+    if want == 'started':
+        if current == 'frozen':
+            steps.append('unfreeze')
+        if running and config_changed:
+            steps.append('restart')
+        elif not running:
+            steps.append('start')
+    elif want == 'restarted':
+        steps.append('restart' if running else 'start')
+    elif want == 'stopped':
+        if running:
+            steps.append('stop')
+    elif want == 'frozen':
+        if running and config_changed:
+            steps += (['unfreeze'] if current == 'frozen' else []) + ['restart', 'freeze']
+        elif not running:
+            steps += ['start', 'freeze']
+        elif current != 'frozen':
+            steps.append('freeze')
+    return steps
+
+
+def expected_info(want, exists, info):
+    """What ``lxc-info`` would say after the task, in check mode: ``{state, pid, ips}``."""
+    final = dict(info) if exists else {'state': 'stopped', 'pid': None, 'ips': []}
+    target = FINAL_STATE.get(want)
+    if target and target != final['state']:
+        final = {'state': target, 'pid': None, 'ips': []}
+    return final
+
+
+def lxcpath_option(lxc_path, default_lxc_path):
+    """The ``option lxcpath`` of an lxc-auto entry: the path when it is not the default one."""
+    if default_lxc_path is None or lxc_path != default_lxc_path.rstrip('/'):
+        return lxc_path
+    return None
+
+
+def autostart_plan(text, name, autostart=None, timeout=None, commands=None, lxcpath=None,
+                   remove=False, package='lxc-auto'):
+    """The lxc-auto entry of container ``name``: returns ``(changed, new text or None, before,
+    after)``. ``text`` is the file (None when missing); ``autostart`` True/False/None (None:
+    keep an existing entry's presence, update its options); ``timeout``, ``commands`` (None:
+    leave as is) and ``lxcpath`` (:func:`lxcpath_option`) are its options. ``remove``: the
+    container goes. Raises :class:`LxcError` when ``text`` does not parse or an option holds a
+    control character."""
+    check_text('autostart_timeout', timeout)
+    for command in commands or []:
+        check_text('autostart_commands item', command)
+    if autostart is None and not remove and timeout is None and not commands:
+        return False, None, '', ''
+    if text is None and (remove or not autostart):
+        return False, None, '', ''
+    try:
+        pkg = _uci.parse(text or '', package)
+    except _uci.UciError as e:
+        raise LxcError("%s does not parse as UCI: %s" % (package, e))
+    before = text or ''
+    match = {'name': name}
+    if remove or autostart is False:
+        res = _uci.remove_section(pkg, type_='container', match=match)
+    else:
+        if autostart is None and not pkg.find_sections('container', match):
+            return False, None, '', ''
+        if len(pkg.find_sections('container', match)) > 1:
+            _uci.remove_section(pkg, type_='container', match=match)
+        options = {'lxcpath': lxcpath}
+        if timeout is not None:
+            options['timeout'] = str(timeout)
+        if commands is not None:
+            options['command'] = list(commands) or None
+        res = _uci.ensure_section(pkg, type_='container', match=match, options=options)
+    after = pkg.export(header=False)
+    if not res.changed or after == before:
+        return False, None, before, before
+    return True, after, before, after
+
+
+def download_plan(image, template_path, template_text, machine, configured_server=None):
+    """How ``lxc-create -t download`` is called for ``image`` (validated by :func:`check_image`):
+    returns ``{template_path, server, arch, args}``. The server is ``image.server``, else
+    ``configured_server`` (``uci get lxc.lxc.url`` on Turris OS), else the template's own
+    default; the arch is ``image.arch``, else the router's (``machine`` = ``uname -m``) in the
+    server's naming. Raises :class:`LxcError` when no server is known or it is not usable."""
+    check_image(image)
+    features = template_features(template_text or '')
+    server = image.get('server') or (configured_server or '').strip() or template_default_server(template_text or '')
+    if not server:
+        raise LxcError("image.server not given, lxc.lxc.url not set and the download template %s names "
+                       "no default server: give image.server" % template_path)
+    server = server_argument(server, features['https_only'])
+    arch = image.get('arch') or image_arch(machine, server)
+    args = ['-d', image['dist'], '-r', image['release'], '-a', arch,
+            '--variant', image.get('variant') or 'default', '--server', server]
+    if image.get('validate') is False and features['no_validate']:
+        args.append('--no-validate')
+    return {'template_path': template_path, 'server': server, 'arch': arch, 'args': args}
+
+
+def image_offered(rows, image, arch):
+    """Whether :func:`parse_image_list` rows list ``image`` for ``arch`` exactly."""
+    want = (image['dist'], image['release'], arch, image.get('variant') or 'default')
+    return any((r['dist'], r['release'], r['arch'], r['variant']) == want for r in rows)
+
+
+def image_missing_msg(image, plan, offer):
+    """Why the download would not find ``image``: what the server offers instead."""
+    return ("image %s %s %s (variant %s) is not on server %s: %s"
+            % (image['dist'], image['release'], plan['arch'], image.get('variant') or 'default', plan['server'],
+               describe_offer(offer, image['dist'], plan['arch']) if offer is not None
+               else 'its image list could not be read'))
 
 
 # --------------------------------------------------------------------------- lxc-* output

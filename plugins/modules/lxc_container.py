@@ -23,16 +23,27 @@ description:
   - Keeps container config keys without duplicates, sets the first network interface and cgroup
     limits (cgroup v1 or v2 keys, whichever the router runs), registers the container in
     C{/etc/config/lxc-auto} to start it at boot, and runs commands in it with C{/bin/sh}.
-  - Everything is decided first and validated before anything is written.
+  - Everything is validated and decided first (pure functions of C(_lxc)), then done. Values that
+    end up in the config file, on a command line or in a cache path (names, interface names, image
+    names, config keys and values) are refused with a control character in them, naming the option.
+  - When a write fails (a full disk, a read-only filesystem) the module fails naming the file, which
+    is as it was; C(changed) is false unless something was done before.
 author:
   - turris.containers contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - turris.containers._attributes
+  - turris.containers._attributes.actiongroup
 attributes:
   check_mode:
     support: full
-    description: Nothing is created, written, started or run; C(changed) and the diff say what would be done.
+    details: Nothing is created, written, started or run; C(changed) and the diff say what would be done.
   diff_mode:
     support: full
-    description: Shows the container config file and the lxc-auto entry before and after.
+    details: Shows the container config file and the lxc-auto entry before and after.
+  idempotent:
+    support: partial
+    details:
+      - O(state=restarted) restarts on every run, and O(command) without O(creates) runs on every run.
 options:
   name:
     description:
@@ -337,8 +348,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
-from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
 
 TEMPLATES_DIRS = ('/usr/share/lxc/templates', '/usr/lib/lxc/templates')
 C_ENV = dict(LANG='C', LC_ALL='C', LC_MESSAGES='C')
@@ -346,16 +357,19 @@ LIMIT_OPTIONS = ('memory_limit', 'memory_swap_limit', 'cpu_shares', 'cpus', 'pid
 
 
 class LxcContainer(object):
+    """Reads the router, lets ``_lxc`` decide, acts. ``acted`` records that something was really
+    done, so that a later failure still reports ``changed``."""
+
     def __init__(self, module):
         self.module = module
         self.p = module.params
         self.check = module.check_mode
         self.name = self.p['name']
         self.actions = []
-        self.diff = {'before': '', 'after': ''}
-        self.diff_parts = []
+        self.diffs = []
         self.result = {}
-        self.acted = False  # something was really done (a later failure still changed the router)
+        self.acted = False
+        self.plan = None
 
     # ----------------------------------------------------------------- helpers
     def fail(self, msg, **kwargs):
@@ -377,36 +391,38 @@ class LxcContainer(object):
     def lxc_args(self):
         return ['-n', self.name, '-P', self.lxc_path]
 
-    def read(self, path):
+    @staticmethod
+    def read(path):
         try:
             with open(path, 'r') as f:
                 return f.read()
-        except IOError:
+        except (IOError, OSError):
             return None
 
-    def write_atomic(self, path, text):
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
+    def write(self, path, text, new_mode=None):
         try:
-            with os.fdopen(fd, 'w') as f:
-                f.write(text)
-            if os.path.exists(path):
-                os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-            self.module.atomic_move(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            _files.write_atomic(path, text, new_mode=new_mode)
+        except _files.FileWriteError as e:
+            self.fail(to_native(e))
+        self.acted = True
 
     # ----------------------------------------------------------------- validation (nothing touched yet)
     def validate(self):
         p = self.p
         try:
             lxc.check_name(self.name)
+            for field in ('lxc_path', 'rootfs', 'creates', 'lxc_auto_path'):
+                lxc.check_text(field, p[field])
+            lxc.check_image(p['image'])
             self.desired = lxc.normalize_config(p['config'])
             self.desired.update(lxc.network_keys(p['network']))
             limits = dict((k, p[k]) for k in LIMIT_OPTIONS if p[k] is not None)
             if limits:
                 self.desired.update(lxc.limit_keys(limits, lxc.cgroup_version(self.read('/proc/self/mounts') or '')))
+            if p['template'] == 'none' and p['rootfs']:
+                self.desired.setdefault('lxc.rootfs.path', ['dir:%s' % p['rootfs']])
+            # the lxc-auto options are checked now, not when the entry is written
+            lxc.autostart_plan(None, self.name, None, p['autostart_timeout'], p['autostart_commands'])
         except lxc.LxcError as e:
             self.fail(to_native(e))
         if p['command'] is not None and p['state'] not in ('started', 'restarted'):
@@ -431,7 +447,7 @@ class LxcContainer(object):
         self.container_dir = os.path.join(self.lxc_path, self.name)
         self.config_path = os.path.join(self.container_dir, 'config')
 
-    # ----------------------------------------------------------------- state
+    # ----------------------------------------------------------------- reading the router
     def info(self):
         if not os.path.isfile(self.config_path):
             return {'state': 'absent', 'pid': None, 'ips': []}
@@ -441,7 +457,6 @@ class LxcContainer(object):
             self.fail("lxc-info could not read container %s: %s" % (self.name, lxc.tail(err or out)))
         return info
 
-    # ----------------------------------------------------------------- creation
     def find_template(self, name):
         for d in TEMPLATES_DIRS:
             path = os.path.join(d, 'lxc-%s' % name)
@@ -449,38 +464,43 @@ class LxcContainer(object):
                 return path
         self.fail("LXC template %s not found in %s: install lxc-templates" % (name, ', '.join(TEMPLATES_DIRS)))
 
-    def download_plan(self):
-        image = self.p['image']
-        if not image:
-            self.fail("template=download needs image (dist, release, ...)")
-        path = self.find_template('download')
-        text = self.read(path) or ''
-        features = lxc.template_features(text)
-        server = image.get('server')
-        if not server and self.module.get_bin_path('uci'):
-            rc, out, dummy = self.run('uci', ['-q', 'get', 'lxc.lxc.url'], check_rc=False)
-            if rc == 0 and out.strip():
-                server = out.strip()
-        if not server:
-            server = lxc.template_default_server(text)
-        if not server:
-            self.fail("image.server not given and the download template %s names no default server" % path)
+    def configured_server(self):
+        """Turris OS's download template reads lxc.lxc.url: so does the module."""
+        if not self.module.get_bin_path('uci'):
+            return None
+        rc, out, dummy = self.run('uci', ['-q', 'get', 'lxc.lxc.url'], check_rc=False)
+        return out.strip() if rc == 0 else None
+
+    def image_offer(self):
+        """What the server lists, through the template itself (same URL, same TLS trust)."""
+        cmd = [self.plan['template_path'], '--list', '--server', self.plan['server']]
+        dummy, out, dummy2 = self.module.run_command(cmd, environ_update=C_ENV)
+        rows = lxc.parse_image_list(out)
+        return rows if rows or 'DIST' in out else None
+
+    def lxc_auto_plan(self, remove=False):
+        p = self.p
         try:
-            server = lxc.server_argument(server, features['https_only'])
+            return lxc.autostart_plan(
+                self.read(p['lxc_auto_path']), self.name, p['autostart'], p['autostart_timeout'],
+                p['autostart_commands'], lxc.lxcpath_option(self.lxc_path, self.default_lxc_path),
+                remove=remove, package=os.path.basename(p['lxc_auto_path']))
         except lxc.LxcError as e:
             self.fail(to_native(e))
-        arch = image.get('arch') or lxc.image_arch(os.uname()[4], server)
-        args = ['-d', image['dist'], '-r', image['release'], '-a', arch,
-                '--variant', image['variant'], '--server', server]
-        if not image['validate'] and features['no_validate']:
-            args.append('--no-validate')
-        return {'template_path': path, 'server': server, 'arch': arch, 'args': args}
 
+    # ----------------------------------------------------------------- creation
     def create_args(self):
         t = self.p['template']
         args = self.lxc_args() + ['-t', t]
         if t == 'download':
-            self.plan = self.download_plan()
+            if not self.p['image']:
+                self.fail("template=download needs image (dist, release, ...)")
+            path = self.find_template('download')
+            try:
+                self.plan = lxc.download_plan(self.p['image'], path, self.read(path), os.uname()[4],
+                                              None if self.p['image'].get('server') else self.configured_server())
+            except lxc.LxcError as e:
+                self.fail(to_native(e))
             args += ['--'] + self.plan['args']
         elif t == 'local':
             local = self.p['local_image']
@@ -499,6 +519,7 @@ class LxcContainer(object):
         existed = os.path.exists(self.container_dir)
         rc, out, err = self.run('lxc-create', args, check_rc=False)
         if rc == 0 and os.path.isfile(self.config_path):
+            self.acted = True
             return
         # lxc-create removes what it made on failure; make sure nothing is left half-made
         if not existed and os.path.exists(self.container_dir):
@@ -507,36 +528,18 @@ class LxcContainer(object):
                 shutil.rmtree(self.container_dir, ignore_errors=True)
         both = '%s\n%s' % (out, err)
         if "Couldn't find a matching image" in both and self.p['template'] == 'download':
-            self.fail(self.image_missing_msg(self.image_offer(self.p['image']['dist'])), rc=rc, stdout=out, stderr=err)
+            self.fail(lxc.image_missing_msg(self.p['image'], self.plan, self.image_offer()), rc=rc, stdout=out, stderr=err)
         self.fail("creating container %s with template %s failed (rc %d): %s"
                   % (self.name, self.p['template'], rc, lxc.tail(both)), rc=rc, stdout=out, stderr=err)
 
-    def image_missing_msg(self, offer):
-        image = self.p['image']
-        return ("image %s %s %s (variant %s) is not on server %s: %s"
-                % (image['dist'], image['release'], self.plan['arch'], image['variant'], self.plan['server'],
-                   lxc.describe_offer(offer, image['dist'], self.plan['arch']) if offer is not None
-                   else 'its image list could not be read'))
-
     def check_image_offered(self):
         """In check mode: would the download find the image? (reads the server's index only)"""
-        image = self.p['image']
-        offer = self.image_offer(image['dist'])
+        offer = self.image_offer()
         if offer is None:
             self.fail("could not read the image list of server %s (%s --list): the download would fail"
                       % (self.plan['server'], self.plan['template_path']))
-        for row in offer:
-            if (row['dist'], row['release'], row['arch'], row['variant']) == (
-                    image['dist'], image['release'], self.plan['arch'], image['variant']):
-                return
-        self.fail(self.image_missing_msg(offer))
-
-    def image_offer(self, dist):
-        """What the server lists, through the template itself (same URL, same TLS trust)."""
-        cmd = [self.plan['template_path'], '--list', '--server', self.plan['server']]
-        rc, out, dummy = self.module.run_command(cmd, environ_update=C_ENV)
-        rows = lxc.parse_image_list(out)
-        return rows if rows or 'DIST' in out else None
+        if not lxc.image_offered(offer, self.p['image'], self.plan['arch']):
+            self.fail(lxc.image_missing_msg(self.p['image'], self.plan, offer))
 
     # ----------------------------------------------------------------- run states
     def start(self):
@@ -571,32 +574,6 @@ class LxcContainer(object):
                 return False
             time.sleep(0.2)
 
-    def transition(self, current, config_changed):
-        """Actions from ``current`` run state to the requested one, without doing them."""
-        want = self.p['state']
-        steps = []
-        running = current in ('running', 'frozen')
-        if want == 'started':
-            if current == 'frozen':
-                steps.append('unfreeze')
-            if running and config_changed:
-                steps.append('restart')
-            elif not running:
-                steps.append('start')
-        elif want == 'restarted':
-            steps.append('restart' if running else 'start')
-        elif want == 'stopped':
-            if running:
-                steps.append('stop')
-        elif want == 'frozen':
-            if running and config_changed:
-                steps += (['unfreeze'] if current == 'frozen' else []) + ['restart', 'freeze']
-            elif not running:
-                steps += ['start', 'freeze']
-            elif current != 'frozen':
-                steps.append('freeze')
-        return steps
-
     def do(self, step):
         if step == 'start':
             self.start()
@@ -611,54 +588,7 @@ class LxcContainer(object):
         elif step == 'unfreeze':
             self.run('lxc-unfreeze', self.lxc_args())
             self.wait_state('running')
-
-    # ----------------------------------------------------------------- lxc-auto
-    def autostart_plan(self, remove=False):
-        """Returns (changed, new text or None, before, after) for the lxc-auto entry."""
-        p = self.p
-        if p['autostart'] is None and not remove:
-            if p['autostart_timeout'] is None and not p['autostart_commands']:
-                return False, None, '', ''
-        path = p['lxc_auto_path']
-        config_dir, package = os.path.split(path)
-        text = self.read(path)
-        if text is None and (remove or not p['autostart']):
-            return False, None, '', ''
-        try:
-            pkg = uci.parse(text or '', package)
-        except uci.UciError as e:
-            self.fail("%s does not parse as UCI: %s" % (path, to_native(e)))
-        before = text or ''
-        match = {'name': self.name}
-        if remove or p['autostart'] is False:
-            res = uci.remove_section(pkg, type_='container', match=match)
-        else:
-            if len(pkg.find_sections('container', match)) > 1:
-                uci.remove_section(pkg, type_='container', match=match)
-            options = {}
-            if p['autostart_timeout'] is not None:
-                options['timeout'] = str(p['autostart_timeout'])
-            if p['autostart_commands'] is not None:
-                options['command'] = list(p['autostart_commands']) or None
-            if self.default_lxc_path is None or self.lxc_path != self.default_lxc_path.rstrip('/'):
-                options['lxcpath'] = self.lxc_path
-            else:
-                options['lxcpath'] = None
-            if p['autostart'] is None:
-                if not pkg.find_sections('container', match):
-                    return False, None, '', ''
-            res = uci.ensure_section(pkg, type_='container', match=match, options=options)
-        after = pkg.export(header=False)
-        if not res.changed or after == before:
-            return False, None, before, before
-        return True, after, before, after
-
-    def autostart_apply(self, new_text):
-        path = self.p['lxc_auto_path']
-        config_dir, package = os.path.split(path)
-        if not os.path.isdir(config_dir):
-            os.makedirs(config_dir, 0o755)
-        uci.write_package(config_dir, package, new_text, atomic_move=self.module.atomic_move, new_mode=0o644)
+        self.acted = True
 
     # ----------------------------------------------------------------- command
     def attach(self, argv):
@@ -677,26 +607,36 @@ class LxcContainer(object):
         info = self.info()
         changed = False
         before_cfg = self.read(self.config_path)
+        auto = self.lxc_auto_plan(remove=True)
+        self.diffs.append((self.config_path, (before_cfg or '') if info['state'] != 'absent' else '', ''))
         if info['state'] != 'absent':
             changed = True
             self.actions.append('destroy')
-            self.diff['before'] = before_cfg or ''
             if not self.check:
                 rootfs = lxc.rootfs_path(before_cfg or '')
                 if rootfs and not os.path.realpath(rootfs).startswith(os.path.realpath(self.container_dir) + os.sep):
                     # lxc-destroy deletes lxc.rootfs.path: keep a root filesystem that is not ours
-                    self.write_atomic(self.config_path, lxc.update_config(before_cfg, {'lxc.rootfs.path': []}))
+                    self.write(self.config_path, lxc.update_config(before_cfg, {'lxc.rootfs.path': []}))
                 if info['state'] == 'frozen':
                     self.run('lxc-unfreeze', self.lxc_args())
                 self.run('lxc-destroy', self.lxc_args() + ['-f'])
-        a_changed, a_text, a_before, a_after = self.autostart_plan(remove=True)
-        if a_changed:
+                self.acted = True
+        if auto[0]:
             changed = True
             self.actions.append('autostart')
-            self.diff_parts.append((self.p['lxc_auto_path'], a_before, a_after))
+            self.diffs.append((self.p['lxc_auto_path'], auto[2], auto[3]))
             if not self.check:
-                self.autostart_apply(a_text)
+                self.write_lxc_auto(auto[1])
         self.finish(changed, {'state': 'absent', 'pid': None, 'ips': []})
+
+    def write_lxc_auto(self, text):
+        directory = os.path.dirname(self.p['lxc_auto_path'])
+        if not os.path.isdir(directory):
+            try:
+                os.makedirs(directory, 0o755)
+            except OSError as e:
+                self.fail("cannot create %s: %s" % (directory, e.strerror))
+        self.write(self.p['lxc_auto_path'], text, new_mode=0o644)
 
     def present(self):
         info = self.info()
@@ -708,64 +648,48 @@ class LxcContainer(object):
             self.actions.append('create')
             if not self.check:
                 self.create(args)
-                self.acted = True
                 info = self.info()
             elif self.p['template'] == 'download':
                 self.check_image_offered()
-        if self.p['template'] == 'none' and self.p['rootfs']:
-            self.desired.setdefault('lxc.rootfs.path', ['dir:%s' % self.p['rootfs']])
-        current = self.read(self.config_path)
-        if current is None:
-            current = ''
+        # decide everything else from what is there now, then act
+        current = self.read(self.config_path) or ''
         new = lxc.update_config(current, self.desired, replace=self.p['replace_config'])
         config_changed = new != current
-        self.diff['before'], self.diff['after'] = (current if exists else ''), new
+        auto = self.lxc_auto_plan()
+        steps = lxc.transition(self.p['state'], info['state'] if exists else 'stopped', config_changed and exists)
+        self.diffs.append((self.config_path, current if exists else '', new))
         if config_changed:
-            changed = True
             self.actions.append('configure')
-            if not self.check:
-                self.write_atomic(self.config_path, new)
-                self.acted = True
-        a_changed, a_text, a_before, a_after = self.autostart_plan()
-        if a_changed:
-            changed = True
+        if auto[0]:
             self.actions.append('autostart')
-            self.diff_parts.append((self.p['lxc_auto_path'], a_before, a_after))
-        steps = self.transition(info['state'] if exists else 'stopped', config_changed and exists)
-        if steps:
-            changed = True
-            self.actions.extend(steps)
+            self.diffs.append((self.p['lxc_auto_path'], auto[2], auto[3]))
+        self.actions.extend(steps)
+        changed = changed or config_changed or auto[0] or bool(steps)
         if not self.check:
-            if a_changed:
-                self.autostart_apply(a_text)
-                self.acted = True
+            if config_changed:
+                self.write(self.config_path, new)
+            if auto[0]:
+                self.write_lxc_auto(auto[1])
             for step in steps:
                 self.do(step)
-                self.acted = True
         if self.p['command'] is not None:
-            if self.check:
-                # only a running container can be asked (lxc-attach waits forever on a frozen one)
-                run_it = not exists or info['state'] != 'running' or self.command_needed()
-            else:
-                run_it = self.command_needed()
-            if run_it:
+            # in check mode only a running container can be asked (lxc-attach waits forever on a frozen one)
+            ask = not self.check or (exists and info['state'] == 'running')
+            if not ask or self.command_needed():
                 changed = True
                 self.actions.append('command')
                 if not self.check:
-                    rc, out, err = self.attach(['/bin/sh', '-c', self.p['command']])
-                    self.result.update(rc=rc, stdout=out, stderr=err)
-                    if rc != 0:
-                        self.fail("command failed in container %s (rc %d): %s" % (self.name, rc, lxc.tail(err or out)),
-                                  rc=rc, stdout=out, stderr=err)
-        if self.check:
-            want = {'present': None, 'started': 'running', 'restarted': 'running', 'stopped': 'stopped',
-                    'frozen': 'frozen'}[self.p['state']]
-            final = dict(info) if exists else {'state': 'stopped', 'pid': None, 'ips': []}
-            if want and want != final['state']:
-                final = {'state': want, 'pid': None, 'ips': []}
-        else:
-            final = self.info()
+                    self.run_command()
+        final = lxc.expected_info(self.p['state'], exists, info) if self.check else self.info()
         self.finish(changed, final, rootfs_text=new)
+
+    def run_command(self):
+        rc, out, err = self.attach(['/bin/sh', '-c', self.p['command']])
+        self.acted = True
+        self.result.update(rc=rc, stdout=out, stderr=err)
+        if rc != 0:
+            self.fail("command failed in container %s (rc %d): %s" % (self.name, rc, lxc.tail(err or out)),
+                      rc=rc, stdout=out, stderr=err)
 
     def finish(self, changed, info, rootfs_text=None):
         rootfs = lxc.rootfs_path(rootfs_text or '') if rootfs_text else None
@@ -776,13 +700,10 @@ class LxcContainer(object):
             'config_path': self.config_path if info['state'] != 'absent' else None,
             'rootfs': rootfs, 'lxc_path': self.lxc_path,
         }
-        diffs = [dict(before_header=self.config_path, after_header=self.config_path,
-                      before=self.diff['before'], after=self.diff['after'] if info['state'] != 'absent' else '')]
-        for path, before, after in self.diff_parts:
-            diffs.append(dict(before_header=path, after_header=path, before=before, after=after))
         self.result.update(changed=changed, lxc_container=container, actions=self.actions)
         if self.module._diff:
-            self.result['diff'] = diffs
+            self.result['diff'] = [dict(before_header=path, after_header=path, before=before, after=after)
+                                   for path, before, after in self.diffs]
         self.module.exit_json(**self.result)
 
     def main(self):
@@ -796,7 +717,7 @@ class LxcContainer(object):
 
 def main():
     network_spec = dict(
-        type=dict(type='str', default='veth', choices=['veth', 'macvlan', 'vlan', 'phys', 'empty', 'none']),
+        type=dict(type='str', default='veth', choices=list(lxc.NETWORK_TYPES)),
         link=dict(type='str'),
         name=dict(type='str'),
         flags=dict(type='str'),
@@ -816,8 +737,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
-            state=dict(type='str', default='started',
-                       choices=['present', 'started', 'stopped', 'restarted', 'frozen', 'absent']),
+            state=dict(type='str', default='started', choices=list(lxc.STATES)),
             lxc_path=dict(type='path'),
             template=dict(type='str', default='download', choices=['download', 'busybox', 'local', 'none']),
             image=dict(type='dict', options=image_spec),

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
+from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
 
 DOWNLOAD_TEMPLATE = "/usr/share/lxc/templates/lxc-download"
 
@@ -420,3 +421,225 @@ def test_observe_containers_without_lxc_ls_or_containers():
     assert got['a']['state'] is None and got['a']['config'] == {} and got['a']['autostart'] is False
     read_file, list_dir, dummy = fake_router({}, {})
     assert lxc.observe_containers('/srv/lxc', '', read_file, list_dir) == {}
+
+
+# --------------------------------------------------------------------------- hostile input, per field
+CONTROL_VALUES = ["x\n", "x\nlxc.hook.pre-start = /tmp/evil", "a\rb", "a\tb", "a\x00b", "a\x1bb", "a\x7fb", "a\x85b"]
+
+
+def assert_refused(call, field, value):
+    with pytest.raises(lxc.LxcError) as e:
+        call()
+    msg = str(e.value)
+    assert field in msg, msg
+    assert repr(value) in msg or repr(value)[1:-1] in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("value", CONTROL_VALUES + ["c1\n", "-x", "", "a" * 64, "a/b", "..", "a b"])
+def test_hostile_container_names(value):
+    msg = assert_refused(lambda: lxc.check_name(value), "container name", value)
+    assert "A-Z a-z 0-9" in msg
+
+
+@pytest.mark.parametrize("field", ["link", "name"])
+@pytest.mark.parametrize("value", CONTROL_VALUES + ["br-lan\n", "br/lan", "br lan", "a" * 16, "../x", "br:0", ""])
+def test_hostile_interface_names(field, value):
+    msg = assert_refused(lambda: lxc.network_keys({field: value, "link": "br-lan"} if field == "name"
+                                                  else {field: value}), "network." + field, value)
+    assert "allowed" in msg or "characters" in msg
+
+
+@pytest.mark.parametrize("value", CONTROL_VALUES + ["up\n", "up\nlxc.hook.pre-start = /x", "down", "up up"])
+def test_hostile_network_flags(value):
+    assert_refused(lambda: lxc.network_keys({"link": "br-lan", "flags": value}), "network.flags", value)
+
+
+@pytest.mark.parametrize("value", CONTROL_VALUES + ["00:16:3e:12:34:56\n", "00:16:3e:12:34:56\nlxc.x = y", "00-16-3e-12-34-56"])
+def test_hostile_hwaddr(value):
+    assert_refused(lambda: lxc.network_keys({"link": "br-lan", "hwaddr": value}), "network.hwaddr", value)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.2/24\n", "10.0.0.2/24\nlxc.x = y", "10.0.0.2/24\r"])
+def test_hostile_ipv4(value):
+    assert_refused(lambda: lxc.network_keys({"link": "br-lan", "ipv4": value}), "network.ipv4", value)
+
+
+def test_good_interface_names_pass():
+    keys = lxc.network_keys({"link": "br-lan.10", "name": "eth0@x"})
+    assert keys["lxc.net.0.link"] == ["br-lan.10"] and keys["lxc.net.0.name"] == ["eth0@x"]
+
+
+@pytest.mark.parametrize("key", ["lxc.net.0.link\n", "lxc.a\nlxc.b", "lxc.a\r", "lxc.a b", "lxc.a=b", "", "LXC.a"])
+def test_hostile_config_keys(key):
+    assert_refused(lambda: lxc.normalize_config({key: "x"}), "LXC config key", key)
+
+
+@pytest.mark.parametrize("value", CONTROL_VALUES + ["ok\n", ["ok", "a\rb"]])
+def test_hostile_config_values(value):
+    bad = value[1] if isinstance(value, list) else value
+    msg = assert_refused(lambda: lxc.normalize_config({"lxc.environment": value}), "lxc.environment", bad)
+    assert "control characters" in msg
+
+
+def test_a_carriage_return_cannot_grow_the_config():
+    # before: 'a\rb' was written, read back as two lines, and written again on every run
+    with pytest.raises(lxc.LxcError):
+        lxc.normalize_config({"lxc.environment": "A=1\rB=2"})
+    once = lxc.update_config("", lxc.normalize_config({"lxc.environment": "  A=1  "}))
+    assert once == "lxc.environment = A=1\n"
+    assert lxc.update_config(once, lxc.normalize_config({"lxc.environment": "A=1"})) == once
+
+
+@pytest.mark.parametrize("field", ["dist", "release", "arch", "variant"])
+@pytest.mark.parametrize("value", CONTROL_VALUES + ["../../../../etc", "/", "a/b", "..", ".hidden", "Debian\n", "",
+                                                    "a b", "a" * 65, "*"])
+def test_hostile_image_fields(field, value):
+    image = {"dist": "Debian", "release": "Bookworm", "arch": "armv7l", "variant": "default"}
+    image[field] = value
+    msg = assert_refused(lambda: lxc.check_image(image), "image." + field, value)
+    assert "never a path" in msg or "control" in msg
+    # and nothing reaches lxc-create's arguments
+    with pytest.raises(lxc.LxcError):
+        lxc.download_plan(image, "/t", 'DOWNLOAD_SERVER="images.example"\n', "armv7l")
+
+
+def test_good_image_fields_pass():
+    image = {"dist": "Turris_OS", "release": "7.2", "arch": "armv7l", "variant": "default", "server": None}
+    assert lxc.check_image(image) is image
+    assert lxc.check_image({"dist": "debian", "release": "bookworm", "arch": None, "variant": None}) is not None
+
+
+@pytest.mark.parametrize("value", ["images.example\n", "images.example\r", "a\x00b", "https://x y"])
+def test_hostile_image_server(value):
+    with pytest.raises(lxc.LxcError) as e:
+        lxc.check_image({"dist": "Debian", "release": "Bookworm", "server": value}) if "\x00" in value or "\n" in value \
+            or "\r" in value else lxc.server_argument(value, True)
+    assert "image.server" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["256M\n", "256M\nlxc.x = y", "256\rM", "1\x00"])
+def test_hostile_memory(value):
+    assert_refused(lambda: lxc.limit_keys({"memory_limit": value}, 2), "memory_limit", value)
+
+
+@pytest.mark.parametrize("value", ["0-1\n", "0\r", "0,\x001"])
+def test_hostile_cpus(value):
+    assert_refused(lambda: lxc.limit_keys({"cpus": value}, 1), "cpus", value)
+
+
+@pytest.mark.parametrize("value", ["echo\nx", "a\rb", "a\x00"])
+def test_hostile_autostart_commands(value):
+    assert_refused(lambda: lxc.autostart_plan(None, "c1", True, None, [value]), "autostart_commands", value)
+
+
+# --------------------------------------------------------------------------- decisions
+@pytest.mark.parametrize("want, current, changed, steps", [
+    ("started", "stopped", False, ["start"]),
+    ("started", "running", False, []),
+    ("started", "running", True, ["restart"]),
+    ("started", "frozen", False, ["unfreeze"]),
+    ("started", "frozen", True, ["unfreeze", "restart"]),
+    ("restarted", "running", False, ["restart"]),
+    ("restarted", "stopped", False, ["start"]),
+    ("restarted", "frozen", False, ["restart"]),
+    ("stopped", "running", False, ["stop"]),
+    ("stopped", "frozen", True, ["stop"]),
+    ("stopped", "stopped", True, []),
+    ("frozen", "stopped", False, ["start", "freeze"]),
+    ("frozen", "running", False, ["freeze"]),
+    ("frozen", "frozen", False, []),
+    ("frozen", "running", True, ["restart", "freeze"]),
+    ("frozen", "frozen", True, ["unfreeze", "restart", "freeze"]),
+    ("present", "running", True, []),
+    ("present", "stopped", False, []),
+])
+def test_transition(want, current, changed, steps):
+    assert lxc.transition(want, current, changed) == steps
+
+
+def test_transition_from_every_state_reaches_the_wanted_one():
+    # simulate the steps: every requested state is where the steps end
+    effect = {"start": "running", "stop": "stopped", "restart": "running", "freeze": "frozen", "unfreeze": "running"}
+    for want, target in lxc.FINAL_STATE.items():
+        for current in ("running", "stopped", "frozen"):
+            for changed in (False, True):
+                state = current
+                for step in lxc.transition(want, current, changed):
+                    state = effect[step]
+                assert state == (target or current), (want, current, changed)
+
+
+def test_expected_info():
+    running = {"state": "running", "pid": 5, "ips": ["10.0.0.2"]}
+    assert lxc.expected_info("started", True, running) == running
+    assert lxc.expected_info("stopped", True, running) == {"state": "stopped", "pid": None, "ips": []}
+    assert lxc.expected_info("present", False, {"state": "absent"})["state"] == "stopped"
+    assert lxc.expected_info("frozen", False, {"state": "absent"})["state"] == "frozen"
+
+
+def test_lxcpath_option():
+    assert lxc.lxcpath_option("/srv/lxc", "/srv/lxc/") is None
+    assert lxc.lxcpath_option("/mnt/lxc", "/srv/lxc") == "/mnt/lxc"
+    assert lxc.lxcpath_option("/srv/lxc", None) == "/srv/lxc"
+
+
+def test_autostart_plan_add_update_remove_and_idempotence():
+    changed, text, before, after = lxc.autostart_plan(None, "c1", True, 60, ["echo hi"])
+    assert changed and before == "" and after == text
+    assert uci.parse(text, "lxc-auto").find_sections("container", {"name": "c1"})[0].options == {
+        "name": "c1", "timeout": "60", "command": ["echo hi"]}
+    assert lxc.autostart_plan(text, "c1", True, 60, ["echo hi"])[0] is False
+    # autostart not given: an existing entry's options are kept up to date, none is added
+    assert lxc.autostart_plan(text, "c1", None, 30)[0] is True
+    assert lxc.autostart_plan(None, "c1", None, 30) == (False, None, "", "")
+    assert lxc.autostart_plan(text, "c2", None, 30) == (False, None, "", "")
+    # a second container and lxcpath
+    changed, text2, dummy, dummy2 = lxc.autostart_plan(text, "c2", True, lxcpath="/mnt/lxc")
+    assert changed and "option lxcpath '/mnt/lxc'" in text2 and "'c1'" in text2
+    changed, text3, dummy, dummy2 = lxc.autostart_plan(text2, "c1", False)
+    assert changed and "'c1'" not in text3 and "'c2'" in text3
+    assert lxc.autostart_plan(text2, "c1", None, remove=True)[2:] == (text2, text3)
+    assert lxc.autostart_plan(None, "c1", False) == (False, None, "", "")
+    with pytest.raises(lxc.LxcError, match="does not parse"):
+        lxc.autostart_plan("config container\n\toption name 'x\n", "c1", True)
+
+
+def test_autostart_plan_merges_duplicate_entries():
+    text = "config container\n\toption name 'c1'\n\nconfig container\n\toption name 'c1'\n"
+    changed, new, dummy, dummy2 = lxc.autostart_plan(text, "c1", True)
+    assert changed and new.count("option name 'c1'") == 1
+
+
+STOCK_TEMPLATE = 'DOWNLOAD_SERVER="images.linuxcontainers.org"\nwget https://${DOWNLOAD_SERVER}/x\n'
+OLD_TEMPLATE = 'DOWNLOAD_SERVER="images.linuxcontainers.org"\n--no-validate) DOWNLOAD_VALIDATE="false"\n'
+
+
+def test_download_plan_server_order_and_arch():
+    image = {"dist": "Debian", "release": "Bookworm", "variant": "default", "arch": None, "server": None,
+             "validate": True}
+    plan = lxc.download_plan(image, "/t/lxc-download", STOCK_TEMPLATE, "armv7l", "https://repo.turris.cz/lxc")
+    assert plan == {"template_path": "/t/lxc-download", "server": "repo.turris.cz/lxc", "arch": "armv7l",
+                    "args": ["-d", "Debian", "-r", "Bookworm", "-a", "armv7l", "--variant", "default",
+                             "--server", "repo.turris.cz/lxc"]}
+    plan = lxc.download_plan(image, "/t", STOCK_TEMPLATE, "armv7l")
+    assert plan["server"] == "images.linuxcontainers.org" and plan["arch"] == "armhf"
+    plan = lxc.download_plan(dict(image, server="https://mirror.example/lxc/", arch="arm64"), "/t", STOCK_TEMPLATE,
+                             "armv7l", "repo.turris.cz/lxc")
+    assert plan["server"] == "mirror.example/lxc" and plan["arch"] == "arm64"
+    assert "--no-validate" in lxc.download_plan(dict(image, validate=False), "/t", OLD_TEMPLATE, "ppc")["args"]
+    assert "--no-validate" not in lxc.download_plan(dict(image, validate=False), "/t", STOCK_TEMPLATE, "ppc")["args"]
+    with pytest.raises(lxc.LxcError, match="image.server"):
+        lxc.download_plan(image, "/t", "", "ppc")
+    with pytest.raises(lxc.LxcError, match="HTTPS"):
+        lxc.download_plan(dict(image, server="http://x"), "/t", STOCK_TEMPLATE, "ppc")
+
+
+def test_image_offered_and_missing_msg():
+    rows = lxc.parse_image_list("Debian;Bookworm;armv7l;default;2024\nTurris_OS;stable;armv7l;default;2024\n")
+    image = {"dist": "Debian", "release": "Bookworm", "variant": "default"}
+    assert lxc.image_offered(rows, image, "armv7l")
+    assert not lxc.image_offered(rows, image, "ppc")
+    msg = lxc.image_missing_msg(image, {"arch": "ppc", "server": "s"}, rows)
+    assert "Debian Bookworm ppc" in msg and "Bookworm/armv7l/default" in msg
+    assert "could not be read" in lxc.image_missing_msg(image, {"arch": "ppc", "server": "s"}, None)
