@@ -58,7 +58,20 @@ class ValidationError(ValueError):
     def __str__(self):
         if self.hidden:
             return 'invalid %s (value not shown): %s' % (self.field, self.allowed)
-        return 'invalid %s %r: %s' % (self.field, self.value, self.allowed)
+        return 'invalid %s %s: %s' % (self.field, shown(self.value), self.allowed)
+
+
+# A refused value is shown whole up to this many characters of its repr, then cut: a megabyte
+# of garbage in a variable must not become a megabyte of error message (and of log).
+SHOWN_MAX = 200
+
+
+def shown(value, limit=SHOWN_MAX):
+    """``repr(value)``, cut after ``limit`` characters with a note of its full length."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return '%s... (%d characters in all)' % (text[:limit], len(text))
 
 
 def _text(value):
@@ -228,3 +241,46 @@ UCI_TYPE_RULE = ("a non-empty word of printable ASCII (bytes 33-126) without ' \
 def check_uci_type(field, value):
     """Refuse a UCI section type that libuci would write but could not read back."""
     return check_name(field, value, UCI_TYPE_RE, UCI_TYPE_RULE)
+
+
+# Network interface names, as the kernel takes them (dev_valid_name in net/core/dev.c: at most
+# IFNAMSIZ - 1 = 15 bytes, no '/', ':' or white space, not '.' or '..'), narrowed to what OpenWrt
+# and LXC configs use (br-lan, eth0.2, lxcbr0, wlan0-1) so that a name is also a safe word in a
+# UCI file, an LXC config line and a command line.
+IFNAME_RE = re.compile(r'^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,15}\Z')
+IFNAME_RULE = "an interface name: 1 to 15 of A-Z a-z 0-9 _ . - (not '.' or '..')"
+
+
+def check_ifname(field, value):
+    """Refuse ``value`` unless it is a network interface name the kernel and UCI both accept."""
+    return check_name(field, value, IFNAME_RE, IFNAME_RULE)
+
+
+# Image fields (dist, release, variant, arch) of an LXC image server: the download template
+# builds the cache path <cache>/<dist>/<release>/<arch>/<variant> from them and removes it with
+# rm -Rf, and passes them to wget in a URL. Real servers use words such as Turris_OS, Debian,
+# Bookworm, stable, 23.05, default, armv7l, aarch64: no '/', no '..', no white space.
+IMAGE_FIELD_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,63}\Z')
+IMAGE_FIELD_RULE = ('1 to 64 of A-Z a-z 0-9 _ . + ~ -, starting with a letter or digit '
+                    '(no "/", white space or control characters: the value becomes a directory name)')
+
+
+def check_image_field(field, value):
+    """Refuse an image name part that is not a single safe path component."""
+    if isinstance(value, str) and '..' in value:
+        raise ValidationError(field, value, IMAGE_FIELD_RULE + '; ".." is refused')
+    return check_name(field, value, IMAGE_FIELD_RE, IMAGE_FIELD_RULE)
+
+
+# Package names for opkg and apt: OpenWrt's and Debian's package names ([a-z0-9][a-z0-9+.-]+, and
+# _ in some OpenWrt feeds), plus apt's name=version and name:arch. They reach the package manager
+# as separate words of a shell command line: no white space, quotes, glob characters or a leading
+# '-' (which would be an option).
+PACKAGE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+~:=-]{0,127}\Z')
+PACKAGE_RULE = ('a package name: 1 to 128 of A-Z a-z 0-9 _ . + ~ : = -, starting with a letter or '
+                'digit (apt also takes name=version and name:arch)')
+
+
+def check_package(field, value):
+    """Refuse ``value`` unless it is one package name (optionally with apt's =version / :arch)."""
+    return check_name(field, value, PACKAGE_RE, PACKAGE_RULE)
