@@ -799,6 +799,35 @@ def cmd_inventory(args):
     print(write_inventory(state, args.fleet))
 
 
+def cmd_reboot(args):
+    """Restart routers as a power cycle does: by default cleanly (busybox init gets the halt signal and
+    runs the shutdown scripts, /etc/init.d/rcK), with --hard as a power loss (killed). The router then
+    boots again through /sbin/init (rcS, the enabled init scripts in /etc/rc.d): /tmp (a tmpfs), every
+    mount and process made at run time are gone; the root file system keeps its files."""
+    validate_fleet(args.fleet)
+    state = load_state()
+    names = fleet_routers(state, args.fleet)
+    if not names:
+        raise SimError("fleet %s has no routers: run `make sim-up` first" % args.fleet)
+    if args.router:
+        wanted = set(args.router)
+        unknown = wanted - {state["routers"][n]["index"] for n in names}
+        if unknown:
+            raise SimError("fleet %s has no router number %s (it has 1 to %d)"
+                           % (args.fleet, ", ".join(str(u) for u in sorted(unknown)), len(names)))
+        names = [n for n in names if state["routers"][n]["index"] in wanted]
+    for name in names:
+        if router_running(name):
+            if args.hard:
+                lxc("lxc-stop", "-n", name, "-k")
+            else:
+                lxc("lxc-stop", "-n", name, "-t", "60")
+        start_router(name)
+    for name in names:
+        wait_ssh(state["routers"][name]["ip"])
+    log("fleet %s: rebooted %s" % (args.fleet, ", ".join(names)))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="turris_sim.py", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -816,6 +845,10 @@ def main(argv=None):
     st.add_argument("--json", action="store_true")
     inv = sub.add_parser("inventory", help="print the path of a fleet's Ansible inventory")
     inv.add_argument("--fleet", default="sim")
+    rb = sub.add_parser("reboot", help="restart routers (shutdown scripts, then a fresh boot)")
+    rb.add_argument("--fleet", default="sim")
+    rb.add_argument("--router", type=int, action="append", metavar="N", help="router number (from 1); repeatable; default: all")
+    rb.add_argument("--hard", action="store_true", help="as a power loss: no shutdown scripts")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("turris-sim: error: must run as root (it creates LXC containers and a bridge)", file=sys.stderr)
@@ -824,12 +857,13 @@ def main(argv=None):
         lock = None
         if args.cmd == "up":
             check_up_args(args)
-        if args.cmd in ("up", "down"):
+        if args.cmd in ("up", "down", "reboot"):
             # One up/down at a time: they read, change and write the shared state, addresses and veths.
             HOME.mkdir(parents=True, exist_ok=True)
             lock = open(HOME / "lock", "w")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        {"up": cmd_up, "down": cmd_down, "status": cmd_status, "inventory": cmd_inventory}[args.cmd](args)
+        {"up": cmd_up, "down": cmd_down, "status": cmd_status, "inventory": cmd_inventory,
+         "reboot": cmd_reboot}[args.cmd](args)
     except SimError as e:
         print("turris-sim: error: %s" % e, file=sys.stderr)
         return 2

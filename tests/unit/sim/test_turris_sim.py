@@ -133,6 +133,23 @@ def test_fleet_up_and_down_leaves_nothing():
     assert full.stdout.split() == ["/usr/bin/python3", "3"], full.stdout + full.stderr
     veths = ["tsim%02d" % int(state["routers"][n]["ip"].rsplit(".", 1)[1]) for n in names]
 
+    # A reboot: files on the root file system stay; /tmp, run-time mounts and processes are gone;
+    # init ran the boot scripts again. Router 2 is left alone.
+    mark = ("echo kept > /root/kept; echo gone > /tmp/gone; mkdir -p /mnt/x && mount -t tmpfs none /mnt/x;"
+            " sleep 600 >/dev/null 2>&1 </dev/null & cat /tmp/sysinfo/board_name; cut -d' ' -f22 /proc/1/stat")
+    before = [ssh(by_index[i], mark).stdout.split() for i in (1, 2)]
+    res = sim("reboot", "--fleet", fleet, "--router", "1")
+    assert res.returncode == 0, res.stderr
+    after = ssh(by_index[1], "cat /root/kept; ls /tmp/gone 2>&1; grep -c ' /mnt/x ' /proc/mounts;"
+                             " for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 600';"
+                             " cat /tmp/sysinfo/board_name; cut -d' ' -f22 /proc/1/stat").stdout.splitlines()
+    assert after[0] == "kept" and "No such file" in after[1] and after[2] == "0", after
+    # no sleep left; the board files made again at boot; init started anew
+    assert after[3] == "0" and after[4] == before[0][0] and after[5] != before[0][1], (before, after)
+    assert ssh(by_index[2], "cut -d' ' -f22 /proc/1/stat").stdout.strip() == before[1][1]
+    bad = sim("reboot", "--fleet", fleet, "--router", "7")
+    assert bad.returncode == 2 and "no router number 7" in bad.stderr
+
     res = sim("down", "--fleet", fleet)
     assert res.returncode == 0, res.stderr
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
