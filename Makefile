@@ -108,15 +108,16 @@ molecule: deps
 	  (cd $(ROOT) && $(VENV)/bin/molecule test -s $$s); done
 
 # ---------------------------------------------------------------------------------------
-DEMO_REPORT := $(BUILD)/demo-report.json
+# The fleet report as the collection writes it (JSON, Markdown, HTML); the Markdown table is printed.
+DEMO_REPORT := $(BUILD)/demo-report
 demo: deps
 	$(SIM) up --count 3 --board mixed
 	cd $(ROOT) && $(VENV)/bin/ansible-playbook -i "$$($(SIM) inventory)" playbooks/site.yml \
-	  -e @playbooks/vars/demo.yml -e turris_report_file=$(DEMO_REPORT)
-	@$(PY) $(ROOT)/tests/sim/demo_report.py $(DEMO_REPORT)
+	  -e @playbooks/vars/demo.yml -e turris_report_dir=$(DEMO_REPORT)
+	@echo; cat $(DEMO_REPORT)/fleet-report.md
+	@echo; echo "The same report as a page for a browser: $(DEMO_REPORT)/fleet-report.html (JSON: fleet-report.json)"
+	@$(PY) $(ROOT)/tests/sim/demo_report.py $(DEMO_REPORT)/fleet-report.json
 
-# Figures into bench/results.json (bench/README.md). BENCH_ROWS=site,fleet50 (or all) picks rows,
-# BENCH_TREE=/path/to/checkout measures another checkout's roles, BENCH_LABEL=baseline files them so.
 bench: deps
 	cd $(ROOT) && $(PY) bench/run.py
 
