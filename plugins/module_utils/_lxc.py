@@ -662,8 +662,15 @@ def log_errors(log, stderr='', lines=10):
 LS_COLUMNS = ('NAME', 'STATE', 'PID', 'IPV4')
 LS_ARGS = ('-f', '-F', ','.join(LS_COLUMNS))
 # Where the container role keeps its markers inside a container (packages installed, commands
-# run, root filesystem prepared): one empty file per thing done.
-MARKER_DIR = '/var/lib/turris-containers'
+# run, root filesystem prepared): one empty file per thing done. Under /etc, which survives a
+# restart in every image (Turris OS and OpenWrt make /var a link to the tmpfs /tmp); markers that
+# earlier releases left in the legacy directory still count.
+MARKER_DIR = '/etc/turris-containers'
+LEGACY_MARKER_DIR = '/var/lib/turris-containers'
+MARKER_DIRS = (MARKER_DIR, LEGACY_MARKER_DIR)
+# Paths inside running containers whose existence the container role asks about: the control
+# socket of Asterisk, which exists while it runs (the asterisk flavor).
+PROBES = ('/var/run/asterisk/asterisk.ctl',)
 LXC_AUTO_PATH = '/etc/config/lxc-auto'
 
 
@@ -736,7 +743,7 @@ def shadow_digest(shadow_text, user='root'):
 
 
 def observe_containers(lxc_path, ls_text, read_file, list_dir, lxc_auto_text=None,
-                       marker_dir=MARKER_DIR, probes=()):
+                       marker_dirs=MARKER_DIRS, probes=PROBES):
     """The observed state of every container under ``lxc_path``, from what the router has.
 
     Inputs (all read by the caller; this function does no I/O of its own):
@@ -748,12 +755,12 @@ def observe_containers(lxc_path, ls_text, read_file, list_dir, lxc_auto_text=Non
     - ``read_file(path)``: the text of a file, None when it is missing or unreadable. Called for
       ``<lxc_path>/<name>/config`` and, for running containers, ``/proc/<pid>/root/etc/shadow``.
     - ``list_dir(path)``: the names in a directory, None when it is missing or unreadable. Called
-      for ``lxc_path``, and for running containers ``/proc/<pid>/root<marker_dir>`` and the parent
+      for ``lxc_path``, and for running containers ``/proc/<pid>/root<marker dir>`` and the parent
       directory of every probe.
     - ``lxc_auto_text``: the text of ``/etc/config/lxc-auto`` (None when missing).
-    - ``marker_dir``: the directory of markers inside a container (:data:`MARKER_DIR`).
-    - ``probes``: absolute paths inside the containers whose existence is wanted (for example
-      ``/var/run/asterisk/asterisk.ctl``).
+    - ``marker_dirs``: the directories of markers inside a container (:data:`MARKER_DIRS`).
+    - ``probes``: absolute paths inside the containers whose existence is wanted (default
+      :data:`PROBES`, what the container role asks).
 
     A container is a directory of ``lxc_path`` holding a ``config`` file (what lxc-ls counts),
     or a name lxc-ls lists. Files inside a container are read through ``/proc/<pid>/root`` while
@@ -771,8 +778,8 @@ def observe_containers(lxc_path, ls_text, read_file, list_dir, lxc_auto_text=Non
     - ``rootfs``: the path of ``lxc.rootfs.path`` (``<lxc_path>/<name>/rootfs`` when unset);
     - ``autostart``: whether lxc-auto has a ``config container`` section naming it, and
       ``autostart_entry``: that section's ``{timeout, command: [...], lxcpath}`` or None;
-    - ``markers``: the sorted names in ``marker_dir`` of a running container ([] when the
-      directory is missing), None when not running;
+    - ``markers``: the sorted names in the ``marker_dirs`` of a running container ([] when
+      there are none), None when not running;
     - ``probes``: ``{path: bool}`` for each probe of a running container, None when not running;
     - ``shadow_root``: :func:`shadow_digest` of the container's ``/etc/shadow`` (running only).
 
@@ -801,7 +808,7 @@ def observe_containers(lxc_path, ls_text, read_file, list_dir, lxc_auto_text=Non
             root = '/proc/%d/root' % status['pid']
         markers = probed = shadow = None
         if root is not None:
-            markers = sorted(list_dir(root + marker_dir) or [])
+            markers = sorted(set(m for d in marker_dirs for m in (list_dir(root + d) or [])))
             probed = {}
             for path in probes:
                 parent, base = os.path.split(path.rstrip('/'))

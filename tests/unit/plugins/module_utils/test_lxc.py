@@ -383,12 +383,12 @@ def test_observe_containers_running_stopped_frozen_and_unlisted():
     }
     dirs = {
         '/srv/lxc': ['db', 'tiny', 'web.1', 'half', 'no-config', '.tmp'],
-        '/proc/4242/root/var/lib/turris-containers': ['packages-1', 'commands-2'],
+        '/proc/4242/root/etc/turris-containers': ['packages-1', 'commands-2'],
+        '/proc/4242/root/var/lib/turris-containers': ['commands-2', 'legacy-3'],
         '/proc/4242/root/var/run/asterisk': ['asterisk.ctl'],
     }
     read_file, list_dir, asked = fake_router(files, dirs)
-    got = lxc.observe_containers('/srv/lxc/', LS_TEXT, read_file, list_dir, LXC_AUTO,
-                                 probes=['/var/run/asterisk/asterisk.ctl'])
+    got = lxc.observe_containers('/srv/lxc/', LS_TEXT, read_file, list_dir, LXC_AUTO)
     assert sorted(got) == ['db', 'half', 'tiny', 'web.1']
     tiny = got['tiny']
     assert tiny['state'] == 'running' and tiny['pid'] == 4242 and tiny['ips'] == ['10.0.3.5', '192.168.1.50']
@@ -398,7 +398,7 @@ def test_observe_containers_running_stopped_frozen_and_unlisted():
     assert tiny['rootfs'] == '/srv/lxc/c1/rootfs'
     assert tiny['autostart'] is True
     assert tiny['autostart_entry'] == {'timeout': '60', 'command': ['echo a'], 'lxcpath': None}
-    assert tiny['markers'] == ['commands-2', 'packages-1']
+    assert tiny['markers'] == ['commands-2', 'legacy-3', 'packages-1']
     assert tiny['probes'] == {'/var/run/asterisk/asterisk.ctl': True}
     assert len(tiny['shadow_root']) == 64
     db = got['db']
