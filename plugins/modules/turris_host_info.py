@@ -33,12 +33,19 @@ options:
       - The parts to read; the others come back null (or empty).
     type: list
     elements: str
-    choices: [identity, kernel, cgroups, packages, storage, lxc, uci, services, docker]
-    default: [identity, kernel, cgroups, packages, storage, lxc, uci, services, docker]
+    choices: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker]
+    default: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker]
   storage_paths:
     description:
       - Paths (existing or to be created) whose file system and free space to report under
         RV(storage).
+    type: list
+    elements: path
+    default: []
+  files:
+    description:
+      - Small text files (up to 64 KiB) whose content, mode and owner to return under RV(files),
+        for a role to compare with what it would write.
     type: list
     elements: path
     default: []
@@ -170,6 +177,13 @@ storage:
     gid:
       description: Its group id (null when it does not exist).
       type: int
+files:
+  description: For each of O(files), whether it exists, its text (null when missing or over 64 KiB,
+    or not a regular file), its mode in octal and its owner's ids.
+  returned: always
+  type: dict
+  sample: {"/etc/updater/conf.d/turris-containers-docker.lua": {"exists": true, "content": "Install(\"dockerd\")\n",
+           "mode": "0644", "uid": 0, "gid": 0}}
 lxc:
   description: The download template's image server (C(lxc.lxc.url) of C(/etc/config/lxc), null when unset)
     and C(lxc.lxcpath) of C(/etc/lxc/lxc.conf) (null when unset); null when not gathered.
@@ -214,11 +228,12 @@ from ansible_collections.turris.containers.plugins.module_utils import _turris a
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
 from ansible_collections.turris.containers.plugins.module_utils import _validate as validate
 
-PARTS = ['identity', 'kernel', 'cgroups', 'packages', 'storage', 'lxc', 'uci', 'services', 'docker']
+PARTS = ['identity', 'kernel', 'cgroups', 'packages', 'storage', 'files', 'lxc', 'uci', 'services', 'docker']
 IDENTITY_FILES = ('/tmp/sysinfo/board_name', '/tmp/sysinfo/model', '/etc/turris-version',
                   '/etc/openwrt_release', '/etc/opkg.conf')
 # Caps on what is read whole: these files are small on any router.
 MAX_TEXT = 4 * 1024 * 1024
+MAX_FILE = 64 * 1024
 
 
 class HostReader:
@@ -320,6 +335,23 @@ class HostReader:
             out[path] = entry
         return out
 
+    def files(self):
+        out = {}
+        for path in self.module.params['files']:
+            full = self.path(path)
+            entry = {'exists': os.path.lexists(full), 'content': None, 'mode': None, 'uid': None, 'gid': None}
+            if entry['exists']:
+                st = os.lstat(full)
+                entry.update(mode='%04o' % stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
+                if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE:
+                    try:
+                        with open(full, 'rb') as fh:
+                            entry['content'] = fh.read(MAX_FILE).decode('utf-8')
+                    except (IOError, OSError, UnicodeDecodeError):
+                        pass
+            out[path] = entry
+        return out
+
     def uci_package(self, name):
         text = self.read('/etc/config/' + name)
         if text is None:
@@ -403,6 +435,7 @@ def main():
         argument_spec=dict(
             gather=dict(type='list', elements='str', choices=PARTS, default=list(PARTS)),
             storage_paths=dict(type='list', elements='path', default=[]),
+            files=dict(type='list', elements='path', default=[]),
             uci_packages=dict(type='list', elements='str', default=list(host.UCI_PACKAGES)),
             services=dict(type='list', elements='str', default=sorted(host.SERVICES)),
             kernel_config_path=dict(type='path'),
@@ -411,9 +444,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    for path in module.params['storage_paths']:
-        if not path.startswith('/') or validate.control_characters(path):
-            module.fail_json(msg='storage_paths: %r is not an absolute path without control characters' % path)
+    for field in ('storage_paths', 'files'):
+        for path in module.params[field]:
+            if not path.startswith('/') or validate.control_characters(path):
+                module.fail_json(msg='%s: %r is not an absolute path without control characters' % (field, path))
     for name in module.params['services']:
         if not host.SERVICE_RE.match(name):
             module.fail_json(msg='services: %r is not a service name (%s)' % (name, host.SERVICE_RULE))
@@ -422,7 +456,7 @@ def main():
 
     gather = set(module.params['gather'])
     reader = HostReader(module)
-    result = dict(changed=False, identity=None, kernel=None, cgroup_mounts=None, packages=None, storage={},
+    result = dict(changed=False, identity=None, kernel=None, cgroup_mounts=None, packages=None, storage={}, files={},
                   lxc=None, uci={}, services={}, docker=None)
     if 'identity' in gather or ('kernel' in gather and not module.params['board']):
         identity = reader.identity()
@@ -440,6 +474,8 @@ def main():
         result['packages'] = reader.packages()
     if 'storage' in gather:
         result['storage'] = reader.storage(mounts)
+    if 'files' in gather:
+        result['files'] = reader.files()
     if 'lxc' in gather:
         result['lxc'] = reader.lxc()
     if 'uci' in gather:

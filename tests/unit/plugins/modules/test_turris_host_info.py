@@ -177,7 +177,23 @@ def test_gather_a_subset(router):
     res = run(root=str(router), gather=['packages'])
     assert res['packages']['lxc'] == '5.0.2-1'
     assert res['identity'] is None and res['kernel'] is None and res['lxc'] is None and res['docker'] is None
-    assert res['uci'] == {} and res['services'] == {} and res['storage'] == {}
+    assert res['uci'] == {} and res['services'] == {} and res['storage'] == {} and res['files'] == {}
+
+
+def test_files(router):
+    write(router, '/etc/updater/conf.d/x.lua', 'Install("dockerd")\n')
+    os.chmod(str(router / 'etc/updater/conf.d/x.lua'), 0o640)
+    write(router, '/etc/big', 'x' * (64 * 1024 + 1))
+    os.symlink('/etc/shadow', str(router / 'etc/link'))
+    res = run(root=str(router), files=['/etc/updater/conf.d/x.lua', '/etc/big', '/etc/none', '/etc/link', '/etc'],
+              gather=['files'])['files']
+    assert res['/etc/updater/conf.d/x.lua'] == {'exists': True, 'content': 'Install("dockerd")\n', 'mode': '0640',
+                                                 'uid': os.getuid(), 'gid': os.getgid()}
+    assert res['/etc/big']['exists'] is True and res['/etc/big']['content'] is None
+    assert res['/etc/none'] == {'exists': False, 'content': None, 'mode': None, 'uid': None, 'gid': None}
+    # a link is not followed (it could name any file of the router), a directory has no content
+    assert res['/etc/link']['exists'] is True and res['/etc/link']['content'] is None
+    assert res['/etc']['content'] is None
 
 
 def test_parts_that_cannot_be_read(router):
@@ -198,6 +214,7 @@ def test_parts_that_cannot_be_read(router):
 @pytest.mark.parametrize('args, words', [
     ({'storage_paths': ['srv/lxc']}, ['storage_paths', "'srv/lxc'", 'absolute']),
     ({'storage_paths': ['/srv/lxc\n']}, ['storage_paths', 'control characters']),
+    ({'files': ['etc/x']}, ['files', "'etc/x'", 'absolute']),
     ({'services': ['../../bin/sh']}, ['services', "'../../bin/sh'", '/etc/init.d']),
     ({'uci_packages': ['net work']}, ['uci_packages', "'net work'", 'letters']),
     ({'gather': ['everything']}, ['gather', 'everything', 'identity']),
