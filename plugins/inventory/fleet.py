@@ -324,8 +324,10 @@ def read_csv(text, source):
     rows = []
     reader = csv.reader(io.StringIO(text, newline=""))
     header = header_line = None
+    end = 0
     for record in reader:
-        line = reader.line_num
+        # A quoted field may span lines: a row is reported at the line it starts on.
+        line, end = end + 1, reader.line_num
         if not record or all(not cell.strip() for cell in record) or record[0].lstrip().startswith("#"):
             continue
         cells = [cell.strip() for cell in record]
