@@ -24,6 +24,7 @@ __metaclass__ = type
 import hashlib
 import ipaddress
 import json
+import re
 
 from ansible_collections.turris.containers.plugins.module_utils import _lxc
 from ansible_collections.turris.containers.plugins.module_utils import _validate
@@ -53,6 +54,11 @@ COMMANDS_MAX_BYTES = 64 * 1024
 MEMORY_MAX_BYTES = 2 ** 63 - 1
 # The longest memory_limit text worth parsing ("9223372036854775807" plus a unit).
 MEMORY_MAX_CHARS = 32
+# CPU shares given as text (a templated variable): plain ASCII digits, nothing around them.
+_SHARES_TEXT_RE = re.compile(r'^[0-9]{1,7}\Z')
+# A message is cut in its middle beyond this length: a huge value must not make a huge message,
+# and what is allowed (at the end) stays readable.
+MESSAGE_MAX = 600
 # A root password is hashed with SHA-512 crypt, which cannot take a NUL (passlib refuses it, and
 # C's crypt() would stop there).
 PASSWORD_RULE = 'a string without NUL characters'
@@ -97,6 +103,8 @@ class _Problems(object):
         self.items = []
 
     def add(self, text):
+        if len(text) > MESSAGE_MAX:
+            text = '%s ... (%d characters cut) ... %s' % (text[:300], len(text) - 500, text[-200:])
         self.items.append(text)
 
     def check(self, func, *args):
@@ -160,8 +168,8 @@ def check_memory(problems, field, value):
 
 def check_shares(problems, field, value):
     """CPU shares as ``lxc_container`` takes them (``_lxc.limit_keys``: 2 to 262144). An int."""
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 7:
-        value = int(value.strip())
+    if isinstance(value, str) and _SHARES_TEXT_RE.match(value):
+        value = int(value)
     rule = 'a whole number from 2 to 262144 (1024 is the default weight)'
     if isinstance(value, bool) or not isinstance(value, int):
         problems.add('invalid %s %s: %s' % (field, show(value), rule))
@@ -287,6 +295,7 @@ def image_wanted(problems, flavor, template, preset_image, user_image):
         if text is None or problems.check(_validate.check_image_field, field, text) is None:
             return None
         out[key] = text
+    out.setdefault('variant', 'default')
     return out
 
 
@@ -354,204 +363,186 @@ def _parse_plan(plan):
 
 
 # --------------------------------------------------------------------------- the list
-def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board='', existing=None,
-            hash_password=None, check_images=True, index_error=None, overrides=None):
-    """Judge a router's ``containers:`` list and resolve it.
+class _Router(object):
+    """What the rules need to know about one router, read once from ``resolve``'s arguments."""
 
-    ``items`` the list; ``plan`` the LXC host plan (``subnet``, ``address``, ``prefix``, ``bridge``,
-    ``image_server``); ``flavors`` the built-in presets and ``overrides`` the user's changes to them;
-    ``readiness`` kernel_config_info's report (``ready`` {use: bool}, ``missing`` {use: [symbols]})
-    or None; ``index`` the text of the server's ``meta/1.0/index-system`` or None when it was not
-    read (``index_error`` then says why, when it was tried); ``lxc_arch`` the router's ``uname -m``;
-    ``board`` its board, for messages; ``existing`` the containers the router already has, as
-    ``{name: observed}`` (``_lxc``'s observed state, or ``{address, image}``) or a list of names;
-    ``hash_password(name, password)`` hashes a root password; ``check_images`` false leaves the
-    image check out.
+    def __init__(self, plan, flavors, overrides, readiness, board, existing):
+        self.subnet, self.bridge_ip, self.bridge = _parse_plan(plan)
+        self.server = plan.get('image_server')
+        self.board = board or 'router'
+        self.table, self.problems = merge_flavors(flavors or {}, overrides)
+        ready = readiness.get('ready') if isinstance(readiness, dict) else None
+        self.ready = ready if isinstance(ready, dict) else None
+        missing = readiness.get('missing') if isinstance(readiness, dict) else None
+        self.missing = missing if isinstance(missing, dict) else {}
+        self.kernel_uses = tuple(self.ready) if self.ready else KERNEL_USES
+        if isinstance(existing, dict):
+            self.existing = existing
+        elif isinstance(existing, (list, tuple, set)):
+            self.existing = dict((n, {}) for n in existing if isinstance(n, str))
+        else:
+            self.existing = {}
+        self.given = []
 
-    Images are looked up in the index only for containers that do not exist yet: an existing
-    container keeps the image it was made from (``existing[name]['image']`` when known, else the
-    names asked for) and its address (when it is still a free host address of the bridge subnet
-    and the list gives it none), so that adding a container never moves another one.
 
-    Returns ``{problems: [str], specs: [spec], index_wanted: bool}``; ``index_wanted`` is true
-    when images must be checked but no index was given (read it, then call again with it).
-    """
-    problems = []
-    try:
-        subnet, bridge_ip, bridge = _parse_plan(plan)
-    except (ValueError, _validate.ValidationError) as exc:
-        return {'problems': [str(exc)], 'specs': [], 'index_wanted': False}
-    if isinstance(existing, dict):
-        observed = existing
-    elif isinstance(existing, (list, tuple, set)):
-        observed = dict((n, {}) for n in existing if isinstance(n, str))
-    else:
-        observed = {}
-    table, flavor_problems = merge_flavors(flavors or {}, overrides)
-    problems.extend(flavor_problems)
-    ready = readiness.get('ready') if isinstance(readiness, dict) else None
-    ready = ready if isinstance(ready, dict) else None
-    missing = (readiness.get('missing') if isinstance(readiness, dict) else None) or {}
-    kernel_uses = tuple(ready) if ready else KERNEL_USES
-
-    if not isinstance(items, (list, tuple)):
-        problems.append('containers must be a list of {name, flavor, ...} items, not %s' % show(items))
-        return {'problems': problems, 'specs': [], 'index_wanted': False}
-
-    # First pass: the addresses the list gives, so that allocation avoids them.
+def _given_addresses(items):
+    """The IPv4 addresses the list gives (any link), so that allocation avoids them."""
     given = []
     for item in items:
-        if not isinstance(item, dict):
-            continue
-        net = item.get('network')
+        net = item.get('network') if isinstance(item, dict) else None
         address = net if isinstance(net, str) else net.get('address') if isinstance(net, dict) else None
         if isinstance(address, str) and address:
             try:
                 given.append(ipaddress.IPv4Interface(address.strip()).ip)
             except ValueError:
                 pass
+    return given
 
-    rows = _lxc.parse_image_list(index) if isinstance(index, str) else None
-    server = plan.get('image_server')
-    server_checked = None
-    index_wanted = False
-    entries = []
-    names = []
-    for position, item in enumerate(items):
-        if not isinstance(item, dict) or not item.get('name') or not item.get('flavor'):
-            got = ('keys %s' % show(sorted(str(k) for k in item))) if isinstance(item, dict) else show(item)
-            problems.append('containers[%d] needs at least name and flavor, got %s' % (position, got))
-            continue
-        p = _Problems()
-        name = _check_text(p, 'name', item['name'], allow_int=True)
-        if name is not None:
-            name = p.check(_lxc.check_name, name)
-        label = 'container %s' % show(name if name is not None else item['name'])
-        flavor = _check_text(p, 'flavor', item['flavor'])
-        unknown = sorted(str(k) for k in item if k not in SPEC_KEYS)
-        if unknown:
-            p.add('unknown keys %s (known: %s)' % (show(unknown), ', '.join(SPEC_KEYS)))
-        if name is not None and name in names:
-            p.add('the name is used twice in containers')
-        names.append(name)
 
-        preset = {}
-        known = False
-        if flavor is not None:
-            if flavor not in table:
-                p.add('flavor %s is unknown (known: %s)' % (show(flavor), ', '.join(sorted(table))))
-            elif not isinstance(table[flavor], dict):
-                p.add('invalid flavor %s preset %s: a mapping' % (flavor, show(table[flavor])))
-            else:
-                known = True
-                preset = table[flavor]
-                check_preset(p, flavor, preset, kernel_uses)
-        template = preset.get('template', 'download')
-        requires = preset.get('requires', 'lxc')
-        manager = preset.get('package_manager', 'none')
+def _flavor(p, router, flavor):
+    """The flavor's preset (checked), or None when the flavor is not a usable one."""
+    if flavor is None:
+        return None
+    if flavor not in router.table:
+        p.add('flavor %s is unknown (known: %s)' % (show(flavor), ', '.join(sorted(router.table))))
+        return None
+    preset = router.table[flavor]
+    if not isinstance(preset, dict):
+        p.add('invalid flavor %s preset %s: a mapping' % (flavor, show(preset)))
+        return None
+    check_preset(p, flavor, preset, router.kernel_uses)
+    return preset
 
-        # image: what is asked for now; looked up in the index below
-        image = image_wanted(p, flavor, template, preset.get('image'), item.get('image')) if known else None
 
-        # kernel
-        if known and ready is not None and isinstance(requires, str) and requires in ready and not ready[requires]:
-            symbols = missing.get(requires) if isinstance(missing, dict) else None
-            p.add("flavor %s needs a kernel ready for %s, and this %s's kernel is not: enable %s"
-                  % (flavor, requires, board or 'router',
-                     ', '.join(str(s) for s in symbols) if symbols else 'what kernel_config_info reports'))
+def _kernel(p, router, flavor, requires):
+    ready = router.ready
+    if ready is not None and isinstance(requires, str) and requires in ready and not ready[requires]:
+        symbols = router.missing.get(requires)
+        p.add("flavor %s needs a kernel ready for %s, and this %s's kernel is not: enable %s"
+              % (flavor, requires, router.board,
+                 ', '.join(str(s) for s in symbols) if symbols else 'what kernel_config_info reports'))
 
-        # network
-        net = item.get('network')
-        if net in (None, '', {}):
-            net = {}
-        elif isinstance(net, str):
-            net = {'address': net}
-        elif not isinstance(net, dict):
-            p.add('invalid network %s: an IPv4 address or {address, link, gateway, hwaddr}' % show(net))
-            net = {}
-        net_unknown = sorted(str(k) for k in net if k not in NETWORK_KEYS)
-        if net_unknown:
-            p.add('network has unknown keys %s (known: %s)' % (show(net_unknown), ', '.join(NETWORK_KEYS)))
-        link = net.get('link') or bridge
-        link = _check_text(p, 'network.link', link)
-        if link is not None:
-            link = p.check(_validate.check_ifname, 'network.link', link)
-        on_bridge = link == bridge
-        address = net.get('address') or None
-        cidr = None
+
+def _network(p, router, net):
+    """``(link, on_bridge, ipv4 or None, gateway, hwaddr)`` of the item's ``network``; ipv4 None
+    on the bridge means "allocate one"."""
+    if net in (None, '', {}):
+        net = {}
+    elif isinstance(net, str):
+        net = {'address': net}
+    elif not isinstance(net, dict):
+        p.add('invalid network %s: an IPv4 address or {address, link, gateway, hwaddr}' % show(net))
+        net = {}
+    unknown = sorted(str(k) for k in net if k not in NETWORK_KEYS)
+    if unknown:
+        p.add('network has unknown keys %s (known: %s)' % (show(unknown), ', '.join(NETWORK_KEYS)))
+    link = _check_text(p, 'network.link', net.get('link') or router.bridge)
+    if link is not None:
+        link = p.check(_validate.check_ifname, 'network.link', link)
+    on_bridge = link == router.bridge
+    cidr = None
+    address = net.get('address') or None
+    if address is not None:
+        address = _check_text(p, 'network.address', address)
         if address is not None:
-            address = _check_text(p, 'network.address', address)
-        if address is not None:
-            cidr = _check_address(p, address, link, on_bridge, subnet, bridge_ip, bridge, given)
-        gateway = net.get('gateway') or (str(bridge_ip) if on_bridge else None)
+            cidr = _check_address(p, address, link, on_bridge, router)
+    gateway = net.get('gateway') or (str(router.bridge_ip) if on_bridge else None)
+    if gateway is not None:
+        gateway = _check_text(p, 'network.gateway', gateway)
         if gateway is not None:
-            gateway = _check_text(p, 'network.gateway', gateway)
-            if gateway is not None:
-                try:
-                    gateway = str(ipaddress.IPv4Address(gateway))
-                except ValueError:
-                    p.add('invalid network.gateway %s: an IPv4 address' % show(gateway))
-                    gateway = None
-        hwaddr = net.get('hwaddr') or None
-        if hwaddr is not None:
-            hwaddr = _check_text(p, 'network.hwaddr', hwaddr)
+            try:
+                gateway = str(ipaddress.IPv4Address(gateway))
+            except ValueError:
+                p.add('invalid network.gateway %s: an IPv4 address' % show(gateway))
+                gateway = None
+    hwaddr = net.get('hwaddr') or None
+    if hwaddr is not None:
+        hwaddr = _check_text(p, 'network.hwaddr', hwaddr)
+    return link, on_bridge, cidr, gateway, hwaddr
 
-        # limits, lists, flags
-        user_memory = item.get('memory_limit') not in (None, '', 0)
-        memory = item.get('memory_limit') if user_memory else preset.get('memory_limit')
-        if memory not in (None, '', 0):
-            memory = check_memory(p, _origin('memory_limit', user_memory, flavor), memory)
-        else:
-            memory = None
-        user_shares = item.get('cpu_shares') not in (None, '', 0, '0')
-        shares = item.get('cpu_shares') if user_shares else preset.get('cpu_shares')
-        if shares not in (None, '', 0, '0'):
-            shares = check_shares(p, _origin('cpu_shares', user_shares, flavor), shares)
-        else:
-            shares = None
-        autostart = item.get('autostart')
-        if autostart is None:
-            autostart = True
-        elif not isinstance(autostart, bool):
-            p.add('invalid autostart %s: true or false' % show(autostart))
-        user_packages = item.get('packages') not in (None, '', [])
-        packages = item.get('packages') if user_packages else preset.get('packages') or []
-        packages = check_list(p, _origin('packages', user_packages, flavor), packages, _package)
-        if packages and manager == 'none' and known:
-            p.add('flavor %s has no package manager: packages %s cannot be installed' % (flavor, show(packages)))
-        commands = item.get('commands')
-        commands = check_list(p, 'commands', [] if commands in (None, '') else commands, _command)
-        if commands and sum(len(c.encode('utf-8')) + 4 for c in commands) > COMMANDS_MAX_BYTES:
-            p.add('invalid commands (%d of them, %d bytes): at most %d bytes in all (they run as one script)'
-                  % (len(commands), sum(len(c.encode('utf-8')) for c in commands), COMMANDS_MAX_BYTES))
-        password = item.get('root_password')
-        if password in (None, ''):
-            password = None
-        elif not isinstance(password, str):
-            p.add('invalid root_password (value not shown): a string')
-            password = None
-        elif '\0' in password:
-            p.add('invalid root_password (value not shown): %s' % PASSWORD_RULE)
-            password = None
 
-        if image is not None and server_checked is None:
-            server_checked = _check_server(server)
-            if server_checked:
-                problems.append(server_checked)
+def _preset_or_user(item, preset, key, empty):
+    """``(value, given by the user)``: the item's value unless empty, else the preset's."""
+    value = item.get(key)
+    if value in empty:
+        return preset.get(key), False
+    return value, True
 
-        entries.append({
-            'position': position, 'label': '%s (flavor %s)' % (label, flavor if flavor is not None else show(
-                item['flavor'])), 'problems': p, 'name': name, 'flavor': flavor, 'requires': requires,
-            'template': template, 'image': image, 'link': link, 'on_bridge': on_bridge, 'cidr': cidr,
-            'gateway': gateway, 'hwaddr': hwaddr, 'memory': memory, 'shares': shares, 'autostart': autostart,
-            'packages': packages, 'manager': manager, 'commands': commands, 'password': password,
-        })
 
-    # Addresses: what the list gives, then what existing containers have, then allocation.
-    used = set([bridge_ip]) | set(given)
+def _limits(p, item, preset, flavor):
+    memory, user = _preset_or_user(item, preset, 'memory_limit', (None, '', 0))
+    memory = None if memory in (None, '', 0) else check_memory(p, _origin('memory_limit', user, flavor), memory)
+    shares, user = _preset_or_user(item, preset, 'cpu_shares', (None, '', 0, '0'))
+    shares = None if shares in (None, '', 0, '0') else check_shares(p, _origin('cpu_shares', user, flavor), shares)
+    return memory, shares
+
+
+def _password(p, password):
+    """The root password to hash, or None; never shown."""
+    if password in (None, ''):
+        return None
+    if not isinstance(password, str):
+        p.add('invalid root_password (value not shown): a string')
+        return None
+    if '\0' in password:
+        p.add('invalid root_password (value not shown): %s' % PASSWORD_RULE)
+        return None
+    return password
+
+
+def _judge(p, router, item):
+    """One item's own rules (the list-wide ones, addresses and images, come after)."""
+    name = _check_text(p, 'name', item['name'], allow_int=True)
+    if name is not None:
+        name = p.check(_lxc.check_name, name)
+    flavor = _check_text(p, 'flavor', item['flavor'])
+    unknown = sorted(str(k) for k in item if k not in SPEC_KEYS)
+    if unknown:
+        p.add('unknown keys %s (known: %s)' % (show(unknown), ', '.join(SPEC_KEYS)))
+    preset = _flavor(p, router, flavor)
+    known = preset is not None
+    preset = preset or {}
+    template = preset.get('template', 'download')
+    requires = preset.get('requires', 'lxc')
+    manager = preset.get('package_manager', 'none')
+    image = image_wanted(p, flavor, template, preset.get('image'), item.get('image')) if known else None
+    if known:
+        _kernel(p, router, flavor, requires)
+    link, on_bridge, cidr, gateway, hwaddr = _network(p, router, item.get('network'))
+    memory, shares = _limits(p, item, preset, flavor)
+    autostart = item.get('autostart')
+    if autostart is None:
+        autostart = True
+    elif not isinstance(autostart, bool):
+        p.add('invalid autostart %s: true or false' % show(autostart))
+    packages, user = _preset_or_user(item, preset, 'packages', (None, '', []))
+    packages = check_list(p, _origin('packages', user, flavor), packages or [], _package)
+    if packages and manager == 'none' and known:
+        p.add('flavor %s has no package manager: packages %s cannot be installed' % (flavor, show(packages)))
+    commands = item.get('commands')
+    commands = check_list(p, 'commands', [] if commands in (None, '') else commands, _command)
+    if commands and sum(len(c.encode('utf-8')) + 4 for c in commands) > COMMANDS_MAX_BYTES:
+        p.add('invalid commands (%d of them, %d bytes): at most %d bytes in all (they run as one script)'
+              % (len(commands), sum(len(c.encode('utf-8')) for c in commands), COMMANDS_MAX_BYTES))
+    label = 'container %s (flavor %s)' % (show(name if name is not None else item['name']),
+                                          flavor if flavor is not None else show(item['flavor']))
+    return {
+        'label': label, 'problems': p, 'name': name, 'flavor': flavor, 'requires': requires,
+        'template': template, 'image': image, 'link': link, 'on_bridge': on_bridge, 'cidr': cidr,
+        'gateway': gateway, 'hwaddr': hwaddr, 'memory': memory, 'shares': shares, 'autostart': autostart,
+        'packages': packages, 'manager': manager, 'commands': commands,
+        'password': _password(p, item.get('root_password')),
+    }
+
+
+def _addresses(router, entries):
+    """The bridge addresses: what the list gives, then what existing containers have, then
+    allocation in list order."""
+    subnet = router.subnet
+    used = set([router.bridge_ip]) | set(router.given)
     for e in entries:
-        if e['cidr'] is None and e['on_bridge'] and e['name'] in observed:
-            ip = _observed_address(observed[e['name']])
+        if e['cidr'] is None and e['on_bridge'] and e['name'] in router.existing:
+            ip = _observed_address(router.existing[e['name']])
             if (ip is not None and ip in subnet and ip not in used
                     and ip not in (subnet.network_address, subnet.broadcast_address)):
                 used.add(ip)
@@ -564,66 +555,126 @@ def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board
             else:
                 used.add(ip)
                 e['cidr'] = '%s/%d' % (ip, subnet.prefixlen)
-
-    # The interface as lxc_container will write it: the same rules, before anything changes.
+    # The interface as lxc_container will write it: its own rules, before anything changes.
     for e in entries:
         if e['link'] is not None and (e['cidr'] is not None or not e['on_bridge']):
             e['problems'].check(_lxc.network_keys, {'link': e['link'], 'ipv4': e['cidr'],
                                                     'ipv4_gateway': e['gateway'], 'hwaddr': e['hwaddr']})
 
-    # Images: looked up for the containers still to be made.
+
+def _images(router, entries, rows, lxc_arch, check_images):
+    """Each download container's image; returns whether the index is wanted and was not given."""
+    wanted = False
     for e in entries:
         image = e['image']
         if image is None:
             continue
         machine = image.get('arch') or lxc_arch
-        known = observed.get(e['name'])
-        if e['name'] in observed:
-            kept = known.get('image') if isinstance(known, dict) else None
+        if e['name'] in router.existing:
+            observed = router.existing[e['name']]
+            kept = observed.get('image') if isinstance(observed, dict) else None
             if isinstance(kept, dict) and kept.get('dist') and kept.get('release'):
                 image = dict((k, str(kept[k])) for k in IMAGE_KEYS if kept.get(k))
-            e['image'] = _image_spec(image, machine, server)
         elif rows is not None:
             row = _lxc.resolve_image(rows, image['dist'], image['release'], image['variant'], machine)
             if row is None:
                 e['problems'].add('image %s/%s/%s for %s is not on the image server %s: %s' % (
-                    image['dist'], image['release'], image['variant'], machine, server,
+                    image['dist'], image['release'], image['variant'], machine, router.server,
                     _lxc.describe_offer(rows, image['dist'], image_arch_name(rows, machine))))
-            else:
-                e['image'] = _image_spec(row, machine, server)
+                continue
+            image = row
         elif check_images:
-            index_wanted = index_error is None
-            e['image'] = _image_spec(image, machine, server)
-        else:
-            e['image'] = _image_spec(image, machine, server)
-    if check_images and index_error is not None and any(
-            e['image'] is not None and e['name'] not in observed for e in entries):
+            wanted = True
+        e['image'] = _image_spec(image, machine, router.server)
+    return wanted
+
+
+def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board='', existing=None,
+            hash_password=None, check_images=True, index_error=None, overrides=None):
+    """Judge a router's ``containers:`` list and resolve it.
+
+    ``items`` the list; ``plan`` the LXC host plan (``subnet``, ``address``, ``bridge``,
+    ``image_server``); ``flavors`` the built-in presets and ``overrides`` the user's changes to them;
+    ``readiness`` kernel_config_info's report (``ready`` {use: bool}, ``missing`` {use: [symbols]})
+    or None; ``index`` the text of the server's ``meta/1.0/index-system``, None when it was not
+    read (``index_error`` then says why, when it was tried); ``lxc_arch`` the router's ``uname -m``;
+    ``board`` its board, for messages; ``existing`` the containers the router already has, as
+    ``{name: observed}`` (``_lxc.observe_containers``'s state, or ``{address, image}``) or a list
+    of names, None when unknown; ``hash_password(name, password)`` hashes a root password;
+    ``check_images`` false leaves the image check out.
+
+    Images are looked up in the index only for containers that do not exist yet: an existing
+    container keeps the image it was made from (``existing[name]['image']`` when known, else the
+    names asked for) and its address (when it is still a free host address of the bridge subnet
+    and the list gives it none), so that adding a container never moves another one.
+
+    Returns ``{problems: [str], specs: [spec], index_wanted: bool}``: no specs when there is a
+    problem; ``index_wanted`` true when images are to be checked but no index was given (read
+    it, then call again with it).
+    """
+    try:
+        router = _Router(plan, flavors, overrides, readiness, board, existing)
+    except (ValueError, _validate.ValidationError) as exc:
+        return {'problems': [str(exc)], 'specs': [], 'index_wanted': False}
+    problems = list(router.problems)
+    if not isinstance(items, (list, tuple)):
+        problems.append('containers must be a list of {name, flavor, ...} items, not %s' % show(items))
+        return {'problems': problems, 'specs': [], 'index_wanted': False}
+    router.given = _given_addresses(items)
+
+    entries = []
+    names = set()
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get('name') or not item.get('flavor'):
+            got = ('keys %s' % show(sorted(str(k) for k in item))) if isinstance(item, dict) else show(item)
+            problems.append('containers[%d] needs at least name and flavor, got %s' % (position, got))
+            continue
+        entry = _judge(_Problems(), router, item)
+        if entry['name'] is not None and entry['name'] in names:
+            entry['problems'].add('the name is used twice in containers')
+        names.add(entry['name'])
+        entries.append(entry)
+
+    if any(e['image'] is not None for e in entries):
+        server_problem = _check_server(router.server)
+        if server_problem:
+            problems.append(server_problem)
+    _addresses(router, entries)
+    rows = _lxc.parse_image_list(index) if isinstance(index, str) else None
+    index_wanted = _images(router, entries, rows, lxc_arch, check_images) and index_error is None
+    if check_images and rows is None and index_error is not None and any(
+            e['image'] is not None and e['name'] not in router.existing for e in entries):
         problems.append('could not read the image list https://%s/meta/1.0/index-system (%s): is the image '
-                        'server reachable from the router?' % (server, index_error))
+                        'server reachable from the router?' % (router.server, index_error))
 
     specs = []
     for e in entries:
         if e['problems'].items:
             problems.append('%s: %s' % (e['label'], '; '.join(e['problems'].items)))
-            continue
-        cidr = e['cidr']
-        password_hash = None
-        if e['password'] is not None:
-            if hash_password is None:
-                raise TypeError('resolve() needs hash_password to hash the root password of %s' % e['name'])
-            password_hash = hash_password(e['name'], e['password'])
-        specs.append({
-            'name': e['name'], 'flavor': e['flavor'], 'requires': e['requires'], 'template': e['template'],
-            'image': e['image'],
-            'network': {'link': e['link'], 'ipv4': cidr, 'ipv4_gateway': e['gateway'], 'hwaddr': e['hwaddr']},
-            'address': cidr.split('/')[0] if cidr else None,
-            'memory_limit': e['memory'], 'cpu_shares': e['shares'], 'autostart': e['autostart'],
-            'packages': e['packages'], 'package_manager': e['manager'], 'commands': e['commands'],
-            'root_password_hash': password_hash,
-        })
+        elif not problems:
+            specs.append(_spec(e, hash_password))
     if problems:
         specs = []
     return {'problems': problems, 'specs': specs, 'index_wanted': index_wanted}
+
+
+def _spec(e, hash_password):
+    """The spec the role acts on (roles/container/tasks/one.yml)."""
+    cidr = e['cidr']
+    password_hash = None
+    if e['password'] is not None:
+        if hash_password is None:
+            raise TypeError('resolve() needs hash_password to hash the root password of %s' % e['name'])
+        password_hash = hash_password(e['name'], e['password'])
+    return {
+        'name': e['name'], 'flavor': e['flavor'], 'requires': e['requires'], 'template': e['template'],
+        'image': e['image'],
+        'network': {'link': e['link'], 'ipv4': cidr, 'ipv4_gateway': e['gateway'], 'hwaddr': e['hwaddr']},
+        'address': cidr.split('/')[0] if cidr else None,
+        'memory_limit': e['memory'], 'cpu_shares': e['shares'], 'autostart': e['autostart'],
+        'packages': e['packages'], 'package_manager': e['manager'], 'commands': e['commands'],
+        'root_password_hash': password_hash,
+    }
 
 
 def _image_spec(image, machine, server):
@@ -647,8 +698,9 @@ def _check_server(server):
     return None
 
 
-def _check_address(p, address, link, on_bridge, subnet, bridge_ip, bridge, given):
+def _check_address(p, address, link, on_bridge, router):
     """``network.address`` -> the ``ipv4`` of the spec (address/prefix), or None with a problem."""
+    subnet, bridge_ip, bridge, given = router.subnet, router.bridge_ip, router.bridge, router.given
     try:
         iface = ipaddress.IPv4Interface(address.strip())
     except ValueError:
