@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """`make bench`: figures, no assertions. Prints a table and writes bench/results.json.
 
-Each row is a function below, run against simulated routers of a fleet of its own, which
-is removed afterwards. Add rows by adding functions to ROWS.
+Each row is a function in ROWS, run against simulated routers of a fleet of its own, which is
+removed afterwards. ``BENCH_ROWS`` picks rows by name (comma-separated; ``all`` for every row;
+default: every row but ``fleet50``, which takes half an hour). ``BENCH_TREE`` is the checkout whose
+site.yml, roles and modules are measured (default this one), ``BENCH_LABEL`` the name its figures
+are kept under in results.json (default ``now``): rows of other labels stay, so a baseline and the
+current code sit side by side (``side_by_side``). See bench/README.md.
 """
 import json
 import os
@@ -14,8 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sim"))
+sys.path.insert(0, str(ROOT / "bench"))
 import common  # noqa: E402  pylint: disable=wrong-import-position
-import turris_sim  # noqa: E402
+import turris_sim  # noqa: E402  pylint: disable=wrong-import-position
 
 env = common.env
 timed = common.timed
@@ -24,8 +29,7 @@ VENV_BIN = Path(sys.executable).parent
 SIM = [sys.executable, str(ROOT / "tests" / "sim" / "turris_sim.py")]
 FLEET = "bench"
 COUNT = int(os.environ.get("BENCH_COUNT", "10"))
-
-
+RESULTS = ROOT / "bench" / "results.json"
 
 
 def inventory():
@@ -48,13 +52,7 @@ def row_setup():
     return {"name": "ansible -m setup, %d routers" % COUNT, "seconds": round(dt, 2)}
 
 
-def row_site():
-    dt, dummy = timed([str(VENV_BIN / "ansible-playbook"), "-i", inventory(), "playbooks/site.yml", "-f", "10"])
-    return {"name": "site.yml, %d routers" % COUNT, "seconds": round(dt, 2)}
-
-
 def row_uci():
-    sys.path.insert(0, str(ROOT / "bench"))
     import bench_uci  # pylint: disable=import-outside-toplevel
     pw = bench_uci.parse_write(200)
     r = bench_uci.router(inventory(), "%s-2" % FLEET, 5)
@@ -64,48 +62,125 @@ def row_uci():
 
 
 def row_lxc():
-    sys.path.insert(0, str(ROOT / "bench"))
     import bench_lxc  # pylint: disable=import-outside-toplevel
     return bench_lxc.rows(inventory(), "%s-2" % FLEET)
 
 
-def row_site_fleet():
-    sys.path.insert(0, str(ROOT / "bench"))
+def row_site():
+    """site.yml on the 3 demo routers, fresh and no-op: SSH round trips and bytes per router; then
+    the same no-op run with Mitogen's strategy."""
     import bench_site  # pylint: disable=import-outside-toplevel
-    return bench_site.site_rows(COUNT)
+    import bench_mitogen  # pylint: disable=import-outside-toplevel
+    return bench_site.site_rows(3, "benchrt", label="3 demo routers (1.x+Docker, Omnia, MOX)",
+                                mitogen=bench_mitogen.noop_row)
+
+
+def row_fleet50():
+    import bench_site  # pylint: disable=import-outside-toplevel
+    return bench_site.fleet50_rows()
 
 
 def row_docker():
-    sys.path.insert(0, str(ROOT / "bench"))
     import bench_docker  # pylint: disable=import-outside-toplevel
     return bench_docker.docker_rows()
 
 
-ROWS = [row_fleet_up, row_ping, row_setup, row_site, row_uci, row_lxc, row_site_fleet, row_docker]
+# Rows on the shared fleet FLEET first (it is removed after the last of them), then those with fleets
+# of their own.
+SHARED = ["fleet_up", "ping", "setup", "uci", "lxc"]
+ROWS = {"fleet_up": row_fleet_up, "ping": row_ping, "setup": row_setup, "uci": row_uci, "lxc": row_lxc,
+        "site": row_site, "docker": row_docker, "fleet50": row_fleet50}
+DEFAULT = [n for n in ROWS if n != "fleet50"]
+
+
+def selected():
+    wanted = os.environ.get("BENCH_ROWS", "").replace(" ", "")
+    if not wanted:
+        return DEFAULT
+    if wanted == "all":
+        return list(ROWS)
+    names = wanted.split(",")
+    unknown = [n for n in names if n not in ROWS]
+    if unknown:
+        raise SystemExit("BENCH_ROWS: unknown row %s; rows are %s (or all)" % (", ".join(unknown), ", ".join(ROWS)))
+    if any(n in SHARED for n in names) and "fleet_up" not in names:
+        names.insert(0, "fleet_up")  # the shared fleet's rows need it up
+    return [n for n in ROWS if n in names]
+
+
+def show(r):
+    extra = "  (x%.2f of ping)" % r["ratio_to_ping"] if "ratio_to_ping" in r else ""
+    if "bytes_fetched" in r:
+        extra += "  (%.1f MB fetched)" % (r["bytes_fetched"] / 1e6)
+    for k in ("tasks", "changed"):
+        if k in r:
+            extra += "  %s=%s" % (k, r[k])
+    if "ssh_round_trips_per_router" in r:
+        extra += "  ssh round trips/router %s" % "/".join(str(r["ssh_round_trips_per_router"][k])
+                                                         for k in ("min", "mean", "max"))
+    if "ssh_bytes_per_router" in r:
+        extra += "  kB/router %.0f" % (r["ssh_bytes_per_router"]["mean"] / 1000.0)
+    if "load_avg_start" in r:
+        extra += "  load %s" % r["load_avg_start"][0]
+    print("%-58s %9.2f s%s" % (r["name"], r.get("seconds") or 0, extra), flush=True)
+
+
+# --------------------------------------------------------------------------- results.json
+
+def side_by_side(runs):
+    """For each row name measured under both labels 'baseline' and 'now': the figures together."""
+    base = dict((r["name"], r) for r in runs.get("baseline", {}).get("rows", []))
+    now = dict((r["name"], r) for r in runs.get("now", {}).get("rows", []))
+    out = []
+    for name in [n for n in base if n in now]:
+        b, n = base[name], now[name]
+        entry = {"name": name, "commit": {"baseline": b.get("commit"), "now": n.get("commit")}}
+        for key in ("seconds", "tasks", "changed", "load_avg_start", "ssh_round_trips_per_router",
+                    "ssh_bytes_per_router", "memory_per_router_after"):
+            if key in b or key in n:
+                entry[key] = {"baseline": b.get(key), "now": n.get(key)}
+        if "per_router" in b and "per_router" in n:
+            entry["per_router_round_trips"] = dict(
+                ("%s (%s)" % (h, b["per_router"][h]["board"]),
+                 {"baseline": b["per_router"][h]["ssh_round_trips"], "now": n["per_router"].get(h, {}).get("ssh_round_trips")})
+                for h in b["per_router"])
+        out.append(entry)
+    return out
+
+
+def write_results(label, rows):
+    try:
+        data = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        data = {}
+    runs = data.get("runs", {})
+    kept = runs.get(label, {}).get("rows", [])
+    names = {r["name"] for r in rows}
+    runs[label] = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "rows": [r for r in kept if r["name"] not in names] + rows}
+    data.update({"time": runs[label]["time"], "cpus": os.cpu_count(), "rows": rows, "runs": runs,
+                 "side_by_side": side_by_side(runs)})
+    data.setdefault("notes", [])
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def main():
+    names = selected()
+    label = os.environ.get("BENCH_LABEL", "now")
     results = []
     try:
-        for row in ROWS:
-            out = row()
+        for name in names:
+            out = ROWS[name]()
             for r in out if isinstance(out, list) else [out]:
                 results.append(r)
-                extra = "  (x%.2f of ping)" % r["ratio_to_ping"] if "ratio_to_ping" in r else ""
-                if "bytes_fetched" in r:
-                    extra += "  (%.1f MB fetched)" % (r["bytes_fetched"] / 1e6)
-                for k in ("tasks", "changed", "ssh_per_router"):
-                    if k in r:
-                        extra += "  %s=%s" % (k, r[k])
-                print("%-50s %9.4f s%s" % (r["name"], r["seconds"], extra), flush=True)
-            if row is row_lxc:  # the rows after it bring up fleets of their own
+                show(r)
+            if name in SHARED and not [n for n in names[names.index(name) + 1:] if n in SHARED]:
                 subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
     finally:
         subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
-    out = ROOT / "bench" / "results.json"
-    out.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "cpus": os.cpu_count(), "rows": results}, indent=2) + "\n")
-    print("written to %s" % out)
+        if results:
+            write_results(label, results)
+            print("written to %s (label %s)" % (RESULTS, label))
     return 0
 
 
