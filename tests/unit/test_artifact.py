@@ -24,6 +24,7 @@ ALLOWED_TOP = {
 DENIED = [
     "Makefile", "requirements.txt", "ansible.cfg", ".ansible-lint", ".gitignore", "galaxy.yml",
     ".ci/*", "bench/*", "extensions/*", "tests/*", "changelogs/fragments/*", "playbooks/vars/demo.yml",
+    "meta/execution-environment.yml",
     ".venv*", ".build/*", ".ansible/*", ".pytest_cache/*", "*.pyc", "*/__pycache__/*", "*.tar.gz",
 ]
 # Files users are told about (README.md): if build_ignore ever drops one of them, this fails.
