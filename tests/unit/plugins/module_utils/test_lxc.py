@@ -643,3 +643,139 @@ def test_image_offered_and_missing_msg():
     msg = lxc.image_missing_msg(image, {"arch": "ppc", "server": "s"}, rows)
     assert "Debian Bookworm ppc" in msg and "Bookworm/armv7l/default" in msg
     assert "could not be read" in lxc.image_missing_msg(image, {"arch": "ppc", "server": "s"}, None)
+
+
+# --------------------------------------------------------------------------- the container role's plan
+from ansible_collections.turris.containers.plugins.module_utils import _lxc_plan as lxc_plan  # noqa: E402
+
+
+def plan_spec(**kw):
+    spec = {"name": "tiny", "flavor": "busybox", "template": "busybox", "image": None,
+            "network": {"link": "br-lxc", "ipv4": "10.0.3.5/24", "ipv4_gateway": "10.0.3.1", "hwaddr": None},
+            "memory_limit": "64M", "cpu_shares": 512, "autostart": True, "packages": [],
+            "package_manager": "none", "commands": ["echo a", "echo b"], "root_password_hash": "$6$s$h"}
+    spec.update(kw)
+    return spec
+
+
+def converged(spec, version=2, **kw):
+    """What observe_containers says of a container the role finished with."""
+    import hashlib
+    config = dict((k, v) for k, v in lxc_plan.desired_config(spec, version).items() if v)
+    config["lxc.uts.name"] = [spec["name"]]
+    names = lxc_plan.markers(spec)
+    seen = {"name": spec["name"], "state": "running", "pid": 9, "ips": ["10.0.3.5"], "config": config,
+            "rootfs": "/srv/lxc/%s/rootfs" % spec["name"], "autostart": spec["autostart"],
+            "autostart_entry": {"timeout": None, "command": [], "lxcpath": None} if spec["autostart"] else None,
+            "markers": sorted([names["packages"], names["prepared"], names["commands"]] + names["command"]),
+            "probes": {}, "shadow_root": hashlib.sha256((spec["root_password_hash"] or "*").encode()).hexdigest()}
+    seen.update(kw)
+    return seen
+
+
+def digest_of(spec):
+    import hashlib
+    return hashlib.sha256(spec["root_password_hash"].encode()).hexdigest()
+
+
+def test_plan_nothing_to_do_for_a_converged_container_either_cgroup_version():
+    spec = plan_spec()
+    for version in (1, 2):
+        seen = converged(spec, version)
+        for known in (version, None):
+            got = lxc_plan.plan_one(spec, seen, "/srv/lxc", known, digest_of(spec))
+            assert got["steps"] == [], (version, known, got)
+            assert got["observed"] is seen
+    # the other version's keys do not count when the version is known
+    assert "configure" in lxc_plan.plan_one(spec, converged(spec, 1), "/srv/lxc", 2, digest_of(spec))["steps"]
+
+
+def test_plan_everything_without_an_observation():
+    spec = plan_spec()
+    assert lxc_plan.plan_one(spec, None, "/srv/lxc")["steps"] == ["configure", "prepare", "password", "start", "commands"]
+    # a container lxc-ls did not report (state unknown) is not trusted either
+    assert lxc_plan.plan_one(spec, converged(spec, state=None), "/srv/lxc", None, digest_of(spec))["steps"][0] == "configure"
+    assert lxc_plan.plan(
+        [spec], None, "/srv/lxc")["tiny"]["steps"] == ["configure", "prepare", "password", "start", "commands"]
+
+
+@pytest.mark.parametrize("change, steps", [
+    ({"state": "stopped", "markers": None, "shadow_root": None}, ["prepare", "password", "start", "commands"]),
+    ({"state": "frozen"}, ["prepare", "password", "start", "commands"]),
+    ({"autostart": False, "autostart_entry": None}, ["configure", "start"]),
+    ({"autostart_entry": {"lxcpath": "/elsewhere"}}, ["configure", "start"]),
+    ({"autostart_entry": {"lxcpath": "/srv/lxc"}}, []),
+    ({"shadow_root": "0" * 64}, ["password"]),
+    ({"shadow_root": ""}, ["password"]),
+])
+def test_plan_steps_per_difference(change, steps):
+    spec = plan_spec()
+    assert lxc_plan.plan_one(spec, converged(spec, **change), "/srv/lxc", None, digest_of(spec))["steps"] == steps
+
+
+def test_plan_config_differences():
+    spec = plan_spec()
+    seen = converged(spec)
+    seen["config"]["lxc.net.0.ipv4.address"] = ["10.0.3.6/24"]
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", None, digest_of(spec))["steps"] == ["configure", "start"]
+    seen = converged(spec)
+    seen["config"]["lxc.net.0.hwaddr"] = ["02:00:00:00:00:01"]  # the spec manages it: none wanted
+    assert "configure" in lxc_plan.plan_one(spec, seen, "/srv/lxc", None, digest_of(spec))["steps"]
+    seen = converged(spec)
+    seen["config"]["lxc.mount.entry"] = ["/x x none bind 0 0"]  # not managed: left alone
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", None, digest_of(spec))["steps"] == []
+    # a bigger memory limit in the spec
+    assert "configure" in lxc_plan.plan_one(dict(spec, memory_limit="128M"), converged(spec), "/srv/lxc", None,
+                                            digest_of(spec))["steps"]
+
+
+def test_plan_markers_one_per_command_and_legacy_names():
+    spec = plan_spec()
+    names = lxc_plan.markers(spec)
+    # the names the role's Jinja gave before: to_json | hash('sha1') | first 12
+    import hashlib
+    import json
+    assert names["commands"] == "commands-" + hashlib.sha1(json.dumps(["echo a", "echo b"]).encode()).hexdigest()[:12]
+    assert names["packages"] == "packages-" + hashlib.sha1(b"[]").hexdigest()[:12]
+    assert len(names["command"]) == 2 and names["command"][0].startswith("command-0-")
+    assert names["dir"] == lxc.MARKER_DIR
+    seen = converged(spec)
+    seen["markers"] = [m for m in seen["markers"] if m != names["command"][1]]
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", None, digest_of(spec))["steps"] == ["commands"]
+    seen["markers"] = [m for m in seen["markers"] if m != names["prepared"]]
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", None, digest_of(spec))["steps"] == ["prepare", "start", "commands"]
+    # the flavor's settings are part of the preparation's marker
+    assert lxc_plan.markers(spec, ["led"])["prepared"] != names["prepared"]
+    assert lxc_plan.markers(dict(spec, network={"link": "br-lxc"}))["prepared"] != names["prepared"]
+
+
+def test_plan_packages_and_flavor_steps():
+    spec = plan_spec(flavor="asterisk", template="download", packages=["asterisk"], package_manager="opkg",
+                     commands=[], root_password_hash=None)
+    seen = converged(spec, probes={"/ctl": True})
+    seen["markers"].append("asterisk-1")
+    args = dict(flavor_markers=["asterisk-1"], flavor_probes=["/ctl"], flavor_started=True)
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **args)["steps"] == []
+    assert lxc_plan.plan_one(spec, dict(seen, probes={"/ctl": False}), "/srv/lxc", **args)["steps"] == ["flavor"]
+    assert lxc_plan.plan_one(spec, dict(seen, probes={}), "/srv/lxc", **args)["steps"] == ["flavor"]
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **dict(args, flavor_markers=["asterisk-2"]))["steps"] == ["flavor"]
+    seen["markers"].remove(lxc_plan.markers(spec)["packages"])
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **args)["steps"] == ["start"]
+    got = lxc_plan.plan([spec], {"tiny": seen}, "/srv/lxc", flavor_markers={"tiny": ["asterisk-1"]},
+                        flavor_probes={"asterisk": ["/ctl"]}, flavor_started=("asterisk",))
+    assert got["tiny"]["steps"] == ["start"] and got["tiny"]["markers"]["flavor"] == ["asterisk-1"]
+
+
+def test_plan_through_observe_containers():
+    """The plan reads observe_containers' own output: a converged router plans nothing."""
+    spec = plan_spec(name="c1")
+    names = lxc_plan.markers(spec)
+    config = lxc.update_config("lxc.uts.name = c1\n", lxc_plan.desired_config(spec, 1))
+    files = {"/srv/lxc/c1/config": config, "/proc/7/root/etc/shadow": "root:$6$s$h:1:0:99999:7:::\n"}
+    dirs = {"/srv/lxc": ["c1"],
+            "/proc/7/root" + lxc.MARKER_DIR: [names["packages"], names["prepared"], names["commands"]] + names["command"]}
+    read_file, list_dir, dummy = fake_router(files, dirs)
+    observed = lxc.observe_containers("/srv/lxc", "NAME STATE   PID IPV4\nc1   RUNNING 7   10.0.3.5\n", read_file,
+                                      list_dir, "config container\n\toption name 'c1'\n")
+    assert lxc_plan.plan([spec], observed, "/srv/lxc", password_digests={"c1": digest_of(spec)})["c1"]["steps"] == []
+    assert lxc_plan.plan([spec], observed, "/srv/lxc", 2, {"c1": digest_of(spec)})["c1"]["steps"] == ["configure", "start"]
