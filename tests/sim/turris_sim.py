@@ -70,6 +70,7 @@ BOARDS = {
         "cpu": "armv7l",
         "lxc_arch": "armv7l",
         "kernel": "6.1.176",
+        "btrfs_root": True,
     },
     "mox": {
         "board_name": "cznic,turris-mox",
@@ -79,6 +80,7 @@ BOARDS = {
         "cpu": "aarch64",
         "lxc_arch": "aarch64",
         "kernel": "6.1.176",
+        "btrfs_root": True,
     },
 }
 MIXED = ["turris1x", "omnia", "mox"]
@@ -311,6 +313,7 @@ def router_recipe(board, feeds, image_ca, python=True):
     paths = sorted(p for p in (HERE / "rootfs").rglob("*") if p.is_file() or p.is_symlink())
     paths += sorted((ROOT / "plugins" / "module_utils").glob("_*.py"))
     paths.append(HERE / "boards" / (board + ".config"))
+    paths.append(HERE / "schnapps")
     for p in paths:
         h.update(str(p.relative_to(ROOT)).encode())
         h.update(os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
@@ -414,6 +417,10 @@ def create_router(state, name, board, index, base_rootfs, key, feeds, image_ca, 
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(content)
         p.chmod(mode)
+    # schnapps, where a Turris has it: on a btrfs root (Omnia, MOX), not on the Turris 1.x.
+    if BOARDS[board].get("btrfs_root"):
+        (upper / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(HERE / "schnapps", upper / "usr" / "bin" / "schnapps")
     # The distribution feed of the board's arch on the bridge, and its key, as opkg-key adds it.
     for rel, text in feed.router_feed_files(feeds, BOARDS[board]["opkg_arch"], WWW_URL).items():
         p = upper / lower_path(base_rootfs, rel)

@@ -150,6 +150,26 @@ def test_fleet_up_and_down_leaves_nothing():
     bad = sim("reboot", "--fleet", fleet, "--router", "7")
     assert bad.returncode == 2 and "no router number 7" in bad.stderr
 
+    # schnapps where a Turris has it (the Omnia's btrfs root; not the Turris 1.x): a snapshot, changes,
+    # a rollback that takes effect at the next boot and brings the files back as they were.
+    assert ssh(by_index[1], "command -v schnapps").returncode != 0
+    omnia = by_index[2]
+    made = ssh(omnia, "echo v1 > /etc/keepme && schnapps create -t pre 'before provisioning'")
+    assert made.stdout.strip() == "Snapshot number 1 created", made.stdout + made.stderr
+    ssh(omnia, "echo v2 > /etc/keepme; echo new > /etc/added; mkdir -p /srv/new/dir; rm /etc/banner")
+    rolled = ssh(omnia, "schnapps rollback 1")
+    assert rolled.stdout.splitlines() == ["Current state saved as snapshot number 2", "Rolled back to snapshot 1"], rolled.stdout
+    assert ssh(omnia, "cat /etc/keepme").stdout == "v2\n"  # only at the next boot
+    assert sim("reboot", "--fleet", fleet, "--router", "2").returncode == 0
+    back = ssh(omnia, "cat /etc/keepme; ls /etc/added /srv/new 2>&1; test -f /etc/banner && echo banner")
+    lines = back.stdout.splitlines()
+    assert lines[0] == "v1" and "No such file" in lines[1] and "No such file" in lines[2] and lines[3] == "banner", back.stdout
+    listed = json.loads(ssh(omnia, "schnapps list -j").stdout)["snapshots"]
+    assert [(x["number"], x["type"], x["description"]) for x in listed] == [
+        (1, "pre", "before provisioning"), (2, "rollback", "Rollback to snapshot 1")]
+    gone = ssh(omnia, "schnapps delete 2 && schnapps delete 7")
+    assert gone.stdout.splitlines() == ["Snapshot 2 deleted.", "Snapshot number 7 does not exists!"] and gone.returncode == 3
+
     res = sim("down", "--fleet", fleet)
     assert res.returncode == 0, res.stderr
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
