@@ -23,8 +23,8 @@ description:
     board, M(turris.containers.kernel_config_info) for the kernel, the C(uci) module's parser for
     UCI files), so the roles can decide from this one result and call a writing module only
     where something differs.
-  - Reads files; runs nothing but C(docker info) and C(docker image ls), and those only when the
-    C(docker) part is gathered and C(dockerd) runs.
+  - Reads files; runs nothing but C(docker info) and C(docker image ls) (only when the C(docker)
+    part is gathered and C(dockerd) runs) and one C(lxc-ls) for all containers (the C(containers) part).
 author:
   - turris.containers contributors (@turris-containers)
 options:
@@ -33,8 +33,8 @@ options:
       - The parts to read; the others come back null (or empty).
     type: list
     elements: str
-    choices: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker]
-    default: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker]
+    choices: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker, containers]
+    default: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker, containers]
   storage_paths:
     description:
       - Paths (existing or to be created) whose file system and free space to report under
@@ -72,10 +72,14 @@ options:
         Default the board this module recognises.
     type: str
     choices: [turris1x, omnia, mox]
+  lxc_path:
+    description:
+      - Where the containers live, for RV(containers). Default C(lxc.lxcpath) of C(/etc/lxc/lxc.conf), else C(/srv/lxc).
+    type: path
   root:
     description:
       - The router's root file system; every file is read under it (for images and tests).
-        C(docker) is asked only when it is C(/).
+        C(docker) and C(lxc-ls) are asked only when it is C(/).
     type: path
     default: /
 extends_documentation_fragment:
@@ -205,6 +209,22 @@ services:
   returned: always
   type: dict
   sample: {"dockerd": {"installed": true, "enabled": true, "running": true}}
+containers:
+  description:
+    - The containers under O(lxc_path) as the C(_lxc.observe_containers) helper of the collection
+      sees them (one C(lxc-ls -f) call and their files), by name, each with C(state), C(pid), C(ips),
+      C(config_path), C(config) (key -> list of values), C(rootfs), C(autostart),
+      C(autostart_entry), C(markers), C(probes) and C(shadow_root) (a SHA-256 of root's password hash,
+      never the hash).
+    - Empty when not gathered or there are none; C(containers_error) says why when they could not be read.
+  returned: always
+  type: dict
+  sample: {"web": {"state": "running", "pid": 4242, "ips": ["10.0.3.10"], "autostart": true, "markers": []}}
+containers_error:
+  description: Why RV(containers) could not be read (lxc-auto does not parse, lxc-ls failed); null otherwise.
+  returned: always
+  type: str
+  sample: null
 docker:
   description:
     - Whether C(dockerd) runs, and when it does and answers, C(docker info)'s C(ServerVersion),
@@ -223,12 +243,13 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.turris.containers.plugins.module_utils import _host as host
 from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kconfig
+from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
 from ansible_collections.turris.containers.plugins.module_utils import _opkg as opkg
 from ansible_collections.turris.containers.plugins.module_utils import _turris as turris
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci
 from ansible_collections.turris.containers.plugins.module_utils import _validate as validate
 
-PARTS = ['identity', 'kernel', 'cgroups', 'packages', 'storage', 'files', 'lxc', 'uci', 'services', 'docker']
+PARTS = ['identity', 'kernel', 'cgroups', 'packages', 'storage', 'files', 'lxc', 'uci', 'services', 'docker', 'containers']
 IDENTITY_FILES = ('/tmp/sysinfo/board_name', '/tmp/sysinfo/model', '/etc/turris-version',
                   '/etc/openwrt_release', '/etc/opkg.conf')
 # Caps on what is read whole: these files are small on any router.
@@ -404,6 +425,28 @@ class HostReader:
                          'enabled': name in enabled, 'running': name in procs}
         return out
 
+    def list_dir(self, path):
+        try:
+            return os.listdir(self.path(path))
+        except OSError:
+            return None
+
+    def containers(self, lxc_path):
+        ls_text = None
+        if self.root in ('', '/'):
+            binary = self.module.get_bin_path('lxc-ls')
+            if binary is not None:
+                rc, stdout, stderr = self.module.run_command([binary] + list(lxc.LS_ARGS) + ['-P', lxc_path],
+                                                             environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+                if rc != 0:
+                    return {}, 'lxc-ls -P %s failed (%d): %s' % (lxc_path, rc, (stderr or stdout).strip())
+                ls_text = stdout
+        try:
+            return lxc.observe_containers(lxc_path, ls_text, self.read, self.list_dir,
+                                          lxc_auto_text=self.read(lxc.LXC_AUTO_PATH)), None
+        except lxc.LxcError as exc:
+            return {}, str(exc)
+
     def docker(self, procs):
         out = {'running': 'dockerd' in procs, 'info': None, 'images': [], 'error': None}
         if not out['running'] or self.root not in ('', '/'):
@@ -439,6 +482,7 @@ def main():
             uci_packages=dict(type='list', elements='str', default=list(host.UCI_PACKAGES)),
             services=dict(type='list', elements='str', default=sorted(host.SERVICES)),
             kernel_config_path=dict(type='path'),
+            lxc_path=dict(type='path'),
             board=dict(type='str', choices=list(kconfig.BOARDS)),
             root=dict(type='path', default='/'),
         ),
@@ -457,7 +501,7 @@ def main():
     gather = set(module.params['gather'])
     reader = HostReader(module)
     result = dict(changed=False, identity=None, kernel=None, cgroup_mounts=None, packages=None, storage={}, files={},
-                  lxc=None, uci={}, services={}, docker=None)
+                  lxc=None, uci={}, services={}, docker=None, containers={}, containers_error=None)
     if 'identity' in gather or ('kernel' in gather and not module.params['board']):
         identity = reader.identity()
         if 'identity' in gather:
@@ -476,8 +520,13 @@ def main():
         result['storage'] = reader.storage(mounts)
     if 'files' in gather:
         result['files'] = reader.files()
-    if 'lxc' in gather:
-        result['lxc'] = reader.lxc()
+    if 'lxc' in gather or 'containers' in gather:
+        lxc_info = reader.lxc()
+        if 'lxc' in gather:
+            result['lxc'] = lxc_info
+    if 'containers' in gather:
+        lxc_path = module.params['lxc_path'] or lxc_info['lxcpath'] or '/srv/lxc'
+        result['containers'], result['containers_error'] = reader.containers(lxc_path)
     if 'uci' in gather:
         result['uci'] = reader.uci(module.params['uci_packages'])
     procs = reader.processes() if gather & set(['services', 'docker']) else set()

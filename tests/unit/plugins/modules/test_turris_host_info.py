@@ -114,6 +114,9 @@ def router_tree(tmp_path):
     with gzip.open(str(root / 'proc/config.gz'), 'wb') as fh:
         fh.write((BOARDS / 'omnia.config').read_bytes())
     (root / 'srv/lxc data').mkdir(parents=True)
+    write(root, '/srv/lxc/web/config', 'lxc.uts.name = web\nlxc.net.0.link = br-lxc\n')
+    (root / 'srv/lxc/.cache').mkdir()
+    write(root, '/etc/config/lxc-auto', "config container\n\toption name 'web'\n\toption timeout '30'\n")
     return root
 
 
@@ -150,11 +153,20 @@ def test_reads_a_router_tree(router):
                                         'options': {'name': 'br-lxc', 'type': 'bridge', 'bridge_empty': '1'}}
     assert res['uci']['firewall'][0]['anonymous'] is True
     assert res['uci']['firewall'][0]['options']['network'] == ['lxc']
-    assert res['uci']['dockerd'] is None and res['uci']['lxc-auto'] is None
+    assert res['uci']['dockerd'] is None and res['uci']['lxc-auto'][0]['options'] == {'name': 'web', 'timeout': '30'}
     assert res['services'] == {'lxc-auto': {'installed': True, 'enabled': True, 'running': False},
                                'dockerd': {'installed': True, 'enabled': False, 'running': True}}
     # docker is asked only on the real root
     assert res['docker'] == {'running': True, 'info': None, 'images': [], 'error': None}
+    # containers: from lxc.lxcpath, lxc-ls only on the real root (no state here)
+    assert list(res['containers']) == ['web'] and res['containers_error'] is None
+    web = res['containers']['web']
+    assert (web['state'], web['autostart'], web['config']['lxc.net.0.link'], web['config_path']) == \
+        (None, True, ['br-lxc'], '/srv/lxc/web/config')
+    assert run(root=str(router), lxc_path='/srv/other', gather=['containers'])['containers'] == {}
+    write(router, '/etc/config/lxc-auto', "config container 'x\n")
+    bad = run(root=str(router), gather=['containers'])
+    assert bad['containers'] == {} and 'lxc-auto' in bad['containers_error']
 
 
 def test_kernel_verdicts_are_kernel_config_info_s(router):
@@ -178,6 +190,7 @@ def test_gather_a_subset(router):
     assert res['packages']['lxc'] == '5.0.2-1'
     assert res['identity'] is None and res['kernel'] is None and res['lxc'] is None and res['docker'] is None
     assert res['uci'] == {} and res['services'] == {} and res['storage'] == {} and res['files'] == {}
+    assert res['containers'] == {}
 
 
 def test_files(router):
