@@ -275,3 +275,35 @@ def test_ansible_doc_documents_the_plugin():
     assert "customers.fleet.yml" in doc["examples"]
     listing = run([str(BIN / "ansible-doc"), "-t", "inventory", "-l", "turris.containers"])
     assert "turris.containers.fleet" in listing.stdout, listing.stdout + listing.stderr
+
+
+def test_the_example_passes_site_yml_fleet_check(tmp_path):
+    """examples/isp through site.yml's own check of every router's containers and Docker settings (the
+    play test_examples.py runs for examples/inventory.yml, taken from there), on the controller only:
+    each router's board comes from its board_* group, its kernel readiness from its board's kernel."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("examples_check", str(ROOT / "tests" / "unit" / "test_examples.py"))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    config = EXAMPLE / "customers.fleet.yml"
+    groups = drive([config], use_manager=True)[str(config)]["groups"]
+    boards = {host: group[len("board_"):] for group, hosts in groups.items() if group.startswith("board_")
+              for host in hosts}
+    check.BOARDS = boards  # facts() builds each router's board facts from this table
+    playbook = [check.validation_play() if p == "VALIDATION" else p for p in check.PLAYBOOK]
+    (tmp_path / "check.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
+    (tmp_path / "out").mkdir()
+    extra = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+             "fleet_check_facts": check.facts(), "fleet_check_kernels": str(check.KERNELS),
+             "lxc_host_image_server": "repo.turris.cz/lxc", "container_check_images": False,
+             "vault_pbx_6001_password": "not-a-real-secret", "fleet_check_out": str(tmp_path / "out")}
+    proc = run([str(BIN / "ansible-playbook"), "-i", str(config), str(tmp_path / "check.yml"), "-e", json.dumps(extra)],
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    resolved = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")}
+    plans = yaml.safe_load((EXAMPLE / "plans.yml").read_text())
+    plan_of = {host: group[len("plan_"):] for group, hosts in groups.items() if group.startswith("plan_")
+               for host in hosts}
+    assert sorted(resolved) == sorted(boards)
+    for host, got in resolved.items():
+        assert got["containers"] == [c["name"] for c in plans[plan_of[host]]["containers"]], host
