@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: (c) 2025, turris.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Inventory plugin turris.containers.fleet: an ISP's device list and plans as Ansible hosts."""
 
 from __future__ import absolute_import, division, print_function
@@ -32,7 +33,7 @@ description:
     operator's: its values are templated as usual (for example C({{ vault_pbx_password }}))."
   - The configuration file's name must end in C(.fleet.yml) or C(.fleet.yaml).
 author:
-  - turris.containers contributors
+  - turris.containers contributors (!UNKNOWN)
 options:
   plugin:
     description: The name of this plugin; it marks a configuration file as this plugin's.
@@ -434,8 +435,8 @@ def read_devices(text, source, fmt, plans):
         line_text = line_text[:-1] if line_text.endswith("\r") else line_text
         bad = control_characters(line_text)
         if bad:
-            raise FleetError(["%s line %d: %s; found %r in %s" % (source, number, CONTROL_RULE, bad[0],
-                                                                   shown(line_text))])
+            raise FleetError(["%s line %d: %s; found %r in %s"
+                              % (source, number, CONTROL_RULE, bad[0], shown(line_text))])
     rows = read_csv(text, source) if fmt == "csv" else read_yaml(text, source)
     problems = []
     hosts = []
@@ -526,8 +527,8 @@ class InventoryModule(BaseInventoryPlugin):
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = data[:exc.start].count(b"\n") + 1
-            raise FleetError(["%s line %d: not UTF-8 (byte %r): save the file as UTF-8" % (path, line,
-                                                                                          data[exc.start:exc.start + 1])])
+            raise FleetError(["%s line %d: not UTF-8 (byte %r): save the file as UTF-8"
+                              % (path, line, data[exc.start:exc.start + 1])])
 
     def _populate(self, devices, plans, parent):
         # Nothing is added before every row passed: a refused file leaves no partial inventory.
