@@ -61,7 +61,7 @@ options:
         RV(services). The process is looked for under the service's name.
     type: list
     elements: str
-    default: [lxc-auto, dockerd]
+    default: [dockerd, lxc-auto]
   kernel_config_path:
     description:
       - Kernel configuration to judge instead of the running kernel's (as O(turris.containers.kernel_config_info#module:path)).
@@ -197,7 +197,7 @@ lxc:
 uci:
   description:
     - For each of O(uci_packages), its sections as the C(uci) module reads them (name, type,
-      anonymous, options: a string or a list each); null for a package whose file is missing;
+      anonymous, and options, each a string or a list); null for a package whose file is missing;
       a package that does not parse has C(error) instead.
   returned: always
   type: dict

@@ -200,8 +200,8 @@ def test_files(router):
     os.symlink('/etc/shadow', str(router / 'etc/link'))
     res = run(root=str(router), files=['/etc/updater/conf.d/x.lua', '/etc/big', '/etc/none', '/etc/link', '/etc'],
               gather=['files'])['files']
-    assert res['/etc/updater/conf.d/x.lua'] == {'exists': True, 'content': 'Install("dockerd")\n', 'mode': '0640',
-                                                 'uid': os.getuid(), 'gid': os.getgid()}
+    want = {'exists': True, 'content': 'Install("dockerd")\n', 'mode': '0640', 'uid': os.getuid(), 'gid': os.getgid()}
+    assert res['/etc/updater/conf.d/x.lua'] == want
     assert res['/etc/big']['exists'] is True and res['/etc/big']['content'] is None
     assert res['/etc/none'] == {'exists': False, 'content': None, 'mode': None, 'uid': None, 'gid': None}
     # a link is not followed (it could name any file of the router), a directory has no content
