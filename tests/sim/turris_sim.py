@@ -39,9 +39,9 @@ NET_PREFIX = os.environ.get("TSIM_NET", "10.213.64")  # a /24 that only exists o
 BRIDGE_ADDR = NET_PREFIX + ".1"
 FIRST_HOST = 11
 # Per fleet: `make bench` runs a 50-router fleet (about 60 MB a router idle); all fleets together
-# stay well inside the /24 (addresses FIRST_HOST to 249) beside other test runs' fleets.
+# stay inside the /24 (addresses FIRST_HOST to 249): two 50-router bench fleets beside other test runs.
 MAX_COUNT = 50
-MAX_ROUTERS = 120
+MAX_ROUTERS = 160
 MIRROR = os.environ.get("TSIM_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 BASE_PACKAGES = [
