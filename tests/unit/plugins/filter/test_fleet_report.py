@@ -104,8 +104,9 @@ def check_matches_json(found, report):
                 assert symbol in text
         for name, c in row.get('containers', {}).items():
             assert name in text and c['state'] in text
-        assert ('bad' in classes) == bool(row.get('problems') or row.get('status') == 'failed'
-                                         or not all(row.get('kernel', {}).get('ready', {}).values())), router
+        troubled = (row.get('problems') or row.get('status') == 'failed'
+                    or not all(row.get('kernel', {}).get('ready', {}).values()))
+        assert ('bad' in classes) == bool(troubled), router
 
 
 def test_html_sections_say_what_the_json_says():

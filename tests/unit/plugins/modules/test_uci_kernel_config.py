@@ -17,7 +17,6 @@ from tinyfs import tiny_fs  # noqa: E402,F401  pylint: disable=wrong-import-posi
 import modrun  # noqa: E402  pylint: disable=wrong-import-position
 
 
-
 def run(tmp_path, check=False, diff=False, user=None, **args):
     prefix = ['setpriv', '--reuid', user, '--regid', 'nogroup', '--clear-groups'] if user else ()
     return modrun.run_module('uci_kernel_config', args, check=check, diff=diff, prefix=prefix, tmpdir=tmp_path)
