@@ -264,20 +264,29 @@ def site_run(fleet, label, playbook_args, forks, count_trips=True, strategy_env=
     return row
 
 
+def fleet_name(base):
+    """A fleet per BENCH_LABEL, so that a baseline and a current run can be measured at the same time."""
+    label = re.sub(r"[^A-Za-z0-9]", "", os.environ.get("BENCH_LABEL", "now"))
+    return ("%s_%s" % (base, label))[:16]
+
+
 def site_rows(count=3, fleet="benchrt", vars_args=("-e", "@playbooks/vars/demo.yml"), forks=None, label="",
-              count_trips=True, memory=False, mitogen=None):
-    """site.yml fresh, then the no-op re-run, on ``count`` new mixed routers; the fleet removed after."""
+              count_trips=True, memory=False, mitogen=None, on_row=None):
+    """site.yml fresh, then the no-op re-run, on ``count`` new mixed routers; the fleet removed after.
+    ``on_row`` is called with each row as soon as it is measured."""
     forks = forks or count
-    rows = []
+    fleet = fleet_name(fleet)
+    rows = _Rows(on_row)
     try:
         up = fleet_up(fleet, count)
         mem_idle = memory_per_router(fleet) if memory else None
         what = label or "%d routers" % count
-        rows.append(site_run(fleet, "site.yml fresh, %s" % what, vars_args, forks, count_trips))
-        rows[-1]["sim_up_seconds"] = round(up, 1)
+        fresh = site_run(fleet, "site.yml fresh, %s" % what, vars_args, forks, count_trips)
+        fresh["sim_up_seconds"] = round(up, 1)
         if memory:
-            rows[-1]["memory_per_router_before"] = mem_idle
-            rows[-1]["memory_per_router_after"] = memory_per_router(fleet)
+            fresh["memory_per_router_before"] = mem_idle
+            fresh["memory_per_router_after"] = memory_per_router(fleet)
+        rows.append(fresh)
         rows.append(site_run(fleet, "site.yml no-op re-run, %s" % what, vars_args, forks, count_trips))
         if mitogen:
             rows.append(mitogen(fleet, what, vars_args, forks))
@@ -286,16 +295,31 @@ def site_rows(count=3, fleet="benchrt", vars_args=("-e", "@playbooks/vars/demo.y
     return rows
 
 
-def demo_rows():
+class _Rows(list):
+    """A list of rows that tells ``on_row`` of each one as it is added (results are kept even if a later
+    run fails)."""
+
+    def __init__(self, on_row):
+        super().__init__()
+        self.on_row = on_row
+
+    def append(self, row):
+        super().append(row)
+        if self.on_row:
+            self.on_row(row)
+
+
+def demo_rows(on_row=None, mitogen=None):
     """The 3 demo routers (Turris 1.x with Docker, Omnia, MOX) and the demo containers."""
-    return site_rows(3, "benchrt", label="3 demo routers (1.x+Docker, Omnia, MOX)")
+    return site_rows(3, "benchrt", label="3 demo routers (1.x+Docker, Omnia, MOX)", mitogen=mitogen, on_row=on_row)
 
 
-def fleet50_rows(count=None):
+def fleet50_rows(on_row=None, count=None):
     """``BENCH_FLEET_COUNT`` (50) mixed routers, one Busybox container each, forks = routers."""
     count = count or int(os.environ.get("BENCH_FLEET_COUNT", "50"))
     return site_rows(count, "bench50", vars_args=("-e", "@%s" % FLEET_VARS), forks=count,
-                     label="%d routers (Busybox), forks %d" % (count, count), count_trips=True, memory=True)
+                     label="%d routers (Busybox), forks %d" % (count, count), count_trips=True, memory=True,
+                     on_row=on_row)
 
 
 def main(argv):

@@ -71,13 +71,12 @@ def row_site():
     the same no-op run with Mitogen's strategy."""
     import bench_site  # pylint: disable=import-outside-toplevel
     import bench_mitogen  # pylint: disable=import-outside-toplevel
-    return bench_site.site_rows(3, "benchrt", label="3 demo routers (1.x+Docker, Omnia, MOX)",
-                                mitogen=bench_mitogen.noop_row)
+    return bench_site.demo_rows(on_row=keep, mitogen=bench_mitogen.noop_row)
 
 
 def row_fleet50():
     import bench_site  # pylint: disable=import-outside-toplevel
-    return bench_site.fleet50_rows()
+    return bench_site.fleet50_rows(on_row=keep)
 
 
 def row_docker():
@@ -149,6 +148,13 @@ def side_by_side(runs):
 
 
 def write_results(label, rows):
+    import fcntl  # pylint: disable=import-outside-toplevel
+    with open(str(RESULTS) + ".lock", "w") as lock:  # two labels may be measured at the same time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _write_results(label, rows)
+
+
+def _write_results(label, rows):
     try:
         data = json.loads(RESULTS.read_text())
     except (OSError, ValueError):
@@ -164,7 +170,81 @@ def write_results(label, rows):
     RESULTS.write_text(json.dumps(data, indent=1) + "\n")
 
 
+def markdown(data):
+    """bench/README.md's table: the site.yml figures of 'baseline' and 'now' side by side."""
+    runs = data.get("runs", {})
+    labels = [l for l in ("baseline", "now") if l in runs]
+    rows = dict((l, dict((r["name"], r) for r in runs[l]["rows"])) for l in labels)
+    commits = dict((l, sorted({r.get("commit") for r in runs[l]["rows"] if r.get("commit")})) for l in labels)
+    out = ["| figure | " + " | ".join("%s (%s)" % (l, ", ".join(commits[l])) for l in labels) + " | target |",
+           "| --- |" + " --- |" * len(labels) + " --- |"]
+
+    def cell(label, name, fmt):
+        r = rows[label].get(name)
+        if not r:
+            return "—"
+        try:
+            return fmt(r)
+        except (KeyError, TypeError):
+            return "—"
+
+    def trips(r):
+        if "per_router" in r:
+            return " / ".join(str(v["ssh_round_trips"]) for v in r["per_router"].values())
+        t = r["ssh_round_trips_per_router"]
+        return "%s (min %s, max %s)" % (t["mean"], t["min"], t["max"])
+
+    def wall(r):
+        return "%.0f s (load %.1f → %.1f)" % (r["seconds"], r["load_avg_start"][0], r["load_avg_end"][0])
+
+    def kbytes(r):
+        return "%.0f kB" % (r["ssh_bytes_per_router"]["mean"] / 1000.0)
+
+    demo = "3 demo routers (1.x+Docker, Omnia, MOX)"
+    fleet = [n for n in set(n for l in labels for n in rows[l]) if n.startswith("site.yml fresh, ") and "forks" in n]
+    fleet = fleet[0][len("site.yml fresh, "):] if fleet else "50 routers (Busybox), forks 50"
+    mito = [n for n in set(n for l in labels for n in rows[l]) if "Mitogen" in n]
+    lines = [
+        ("no-op re-run, round trips per router (1.x / Omnia / MOX)", "site.yml no-op re-run, " + demo, trips, "≤ 15"),
+        ("fresh run, round trips per router (1.x / Omnia / MOX)", "site.yml fresh, " + demo, trips, "≤ 40"),
+        ("no-op re-run, bytes over SSH per router (mean)", "site.yml no-op re-run, " + demo, kbytes, ""),
+        ("fresh run, bytes over SSH per router (mean)", "site.yml fresh, " + demo, kbytes, ""),
+        ("no-op re-run, wall time, 3 routers", "site.yml no-op re-run, " + demo, wall, ""),
+        ("fresh run, wall time, 3 routers", "site.yml fresh, " + demo, wall, ""),
+    ]
+    if mito:
+        lines += [("no-op re-run with Mitogen, wall time, 3 routers", mito[0],
+                   lambda r: wall(r) if r.get("works") else "fails: " + r["error"].splitlines()[0][:80], ""),
+                  ("no-op re-run with Mitogen, bytes over SSH per router", mito[0], kbytes, "")]
+    lines += [
+        ("%s: fresh converge, wall time" % fleet, "site.yml fresh, " + fleet, wall, "≤ 15 min"),
+        ("%s: no-op re-run, wall time" % fleet, "site.yml no-op re-run, " + fleet, wall, "≤ 3 min"),
+        ("%s: fresh, round trips per router" % fleet, "site.yml fresh, " + fleet, trips, "≤ 40"),
+        ("%s: no-op, round trips per router" % fleet, "site.yml no-op re-run, " + fleet, trips, "≤ 15"),
+        ("%s: memory per router after the converge (cgroup usage / rss, mean)" % fleet, "site.yml fresh, " + fleet,
+         lambda r: "%.0f MB / %.0f MB (idle before: %.0f MB)" % (
+             r["memory_per_router_after"]["usage_mb"]["mean"], r["memory_per_router_after"]["rss_mb"]["mean"],
+             r["memory_per_router_before"]["usage_mb"]["mean"]), ""),
+    ]
+    for title, name, fmt, target in lines:
+        out.append("| %s | %s | %s |" % (title, " | ".join(cell(l, name, fmt) for l in labels), target))
+    return "\n".join(out)
+
+
+KEPT = []
+
+
+def keep(row):
+    """A row measured inside a long row function: shown and written at once, in case a later part fails."""
+    KEPT.append(row)
+    show(row)
+    write_results(os.environ.get("BENCH_LABEL", "now"), [row])
+
+
 def main():
+    if sys.argv[1:] == ["--table"]:
+        print(markdown(json.loads(RESULTS.read_text())))
+        return 0
     names = selected()
     label = os.environ.get("BENCH_LABEL", "now")
     results = []
@@ -173,12 +253,13 @@ def main():
             out = ROWS[name]()
             for r in out if isinstance(out, list) else [out]:
                 results.append(r)
-                show(r)
+                if not any(r is k for k in KEPT):
+                    show(r)
             if name in SHARED and not [n for n in names[names.index(name) + 1:] if n in SHARED]:
                 subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
     finally:
         subprocess.run(SIM + ["down", "--fleet", FLEET], env=env(), check=False)
-        if results:
+        if [r for r in results if not any(r is k for k in KEPT)]:
             write_results(label, results)
             print("written to %s (label %s)" % (RESULTS, label))
     return 0
