@@ -300,12 +300,12 @@ def test_log_errors_puts_the_first_error_first():
 
 
 # --------------------------------------------------------------------------- observation
-LS_TEXT = """\
-NAME   STATE   PID  IPV4                    
-db     STOPPED -    -                       
-tiny   RUNNING 4242 10.0.3.5, 192.168.1.50  
-web.1  FROZEN  77   10.0.3.6                
-"""
+LS_TEXT = (
+    "NAME   STATE   PID  IPV4                    \n"
+    "db     STOPPED -    -                       \n"
+    "tiny   RUNNING 4242 10.0.3.5, 192.168.1.50  \n"
+    "web.1  FROZEN  77   10.0.3.6                \n"
+)
 
 LXC_AUTO = """\
 config container
