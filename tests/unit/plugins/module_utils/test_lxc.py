@@ -758,7 +758,9 @@ def test_plan_packages_and_flavor_steps():
     assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **args)["steps"] == []
     assert lxc_plan.plan_one(spec, dict(seen, probes={"/ctl": False}), "/srv/lxc", **args)["steps"] == ["flavor"]
     assert lxc_plan.plan_one(spec, dict(seen, probes={}), "/srv/lxc", **args)["steps"] == ["flavor"]
-    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **dict(args, flavor_markers=["asterisk-2"]))["steps"] == ["flavor"]
+    other = dict(args)
+    other["flavor_markers"] = ["asterisk-2"]
+    assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **other)["steps"] == ["flavor"]
     seen["markers"].remove(lxc_plan.markers(spec)["packages"])
     assert lxc_plan.plan_one(spec, seen, "/srv/lxc", **args)["steps"] == ["start"]
     got = lxc_plan.plan([spec], {"tiny": seen}, "/srv/lxc", flavor_markers={"tiny": ["asterisk-1"]},
