@@ -3,6 +3,10 @@
 before (Ansible's password_hash through Jinja, the same salt), the image index comes as the uri
 task's result, and nothing it raises or returns holds a password."""
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +98,64 @@ def test_refusals_never_hold_the_password():
     # the memory_limit holds the secret by mistake: a value is shown, a key named password never is
     assert text.count(SECRET[:20]) == 1
     assert "root_password" not in text
+
+
+# --------------------------------------------------------------------------- the role's check, run by Ansible
+NO_SERVER = "127.0.0.1:9"  # the discard port: nothing listens, a read fails at once
+
+
+def run_validate(tmp_path, containers, turris_host=None, check_images=True):
+    """roles/container/tasks/validate.yml as site.yml's check runs it, on the controller alone:
+    the plan and the kernel's readiness given as lxc_host and namespaces would publish them."""
+    playbook = [{"hosts": "r1", "gather_facts": False, "tasks": [
+        {"name": "Check", "ansible.builtin.include_role": {"name": "turris.containers.container",
+                                                            "tasks_from": "validate"}},
+        {"name": "Write", "ansible.builtin.copy": {"dest": str(tmp_path / "specs.json"), "mode": "0600",
+                                                   "content": "{{ container_specs | to_json }}"}}]}]
+    (tmp_path / "check.yml").write_text(yaml.safe_dump(playbook))
+    (tmp_path / "hosts").write_text("r1 ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+    extra = {"containers": containers, "lxc_host_plan": dict(PLAN, image_server=NO_SERVER),
+             "turris_lxc_arch": "armv7l", "turris_board": "omnia", "container_check_images": check_images,
+             "namespaces_readiness": {"ready": {"lxc": True, "lxc_userns": True, "lxc_debian": True}, "missing": {}}}
+    if turris_host is not None:
+        extra["turris_host"] = turris_host
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-v", "-i", str(tmp_path / "hosts"),
+                           str(tmp_path / "check.yml"), "-e", json.dumps(extra)],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600, check=False)
+    out = tmp_path / "specs.json"
+    return proc, proc.stdout + proc.stderr, json.loads(out.read_text()) if out.exists() else None
+
+
+def test_the_role_reads_no_index_for_containers_the_router_has(tmp_path):
+    have = {"containers": {"web": {"state": "running", "config": {"lxc.net.0.ipv4.address": ["10.0.3.200/24"]}}}}
+    proc, output, got = run_validate(tmp_path, [{"name": "web", "flavor": "debian", "root_password": SECRET}], have)
+    assert proc.returncode == 0, output[-3000:]
+    assert got[0]["address"] == "10.0.3.200" and sha512_crypt.verify(SECRET, got[0]["root_password_hash"])
+    assert re.search(r"Read the images the server offers\]\s*\**\s*skipping: \[r1\]", output), output[-3000:]
+    assert "could not read" not in output
+    assert SECRET not in output
+
+
+def test_the_role_refuses_a_new_container_whose_image_it_cannot_check(tmp_path):
+    proc, output, got = run_validate(tmp_path, [{"name": "web", "flavor": "debian", "root_password": SECRET}],
+                                     {"containers": {}})
+    assert proc.returncode != 0 and got is None
+    assert "Refuse a list the role cannot act on" in output
+    assert "could not read the image list https://%s/meta/1.0/index-system" % NO_SERVER in output
+    assert SECRET not in output
+    # container_check_images: false reads nothing and refuses nothing
+    proc, output, got = run_validate(tmp_path, [{"name": "web", "flavor": "debian"}], {"containers": {}},
+                                     check_images=False)
+    assert proc.returncode == 0, output[-3000:]
+    assert got[0]["image"]["dist"] == "Debian"
+
+
+def test_the_role_never_prints_a_password_of_a_refused_list(tmp_path):
+    proc, output, got = run_validate(tmp_path, [{"name": "pw", "flavor": "busybox", "cpu_shares": 1,
+                                                 "root_password": SECRET}, {"root_password": SECRET}])
+    assert proc.returncode != 0 and got is None
+    assert 'container "pw" (flavor busybox): cpu_shares 1 is outside 2-262144' in output
+    assert "containers[1] needs at least name and flavor" in output
+    assert SECRET not in output and SECRET.split()[0] + " horse" not in output
