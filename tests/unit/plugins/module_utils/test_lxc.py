@@ -781,3 +781,50 @@ def test_plan_through_observe_containers():
                                       list_dir, "config container\n\toption name 'c1'\n")
     assert lxc_plan.plan([spec], observed, "/srv/lxc", password_digests={"c1": digest_of(spec)})["c1"]["steps"] == []
     assert lxc_plan.plan([spec], observed, "/srv/lxc", 2, {"c1": digest_of(spec)})["c1"]["steps"] == ["configure", "start"]
+
+
+def render_role_template(name, **context):
+    """A template of the container role rendered as Ansible renders it (trim_blocks)."""
+    import jinja2
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "container", "templates")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(root), trim_blocks=True, undefined=jinja2.StrictUndefined)
+    from ansible.plugins.filter.core import quote
+    env.filters["quote"] = quote
+    return env.get_template(name).render(**context)
+
+
+def test_first_boot_commands_run_at_most_once_more_after_a_cut(tmp_path):
+    """commands.sh.j2 run by /bin/sh: a command that fails stops the script; the next run skips what
+    already ran (one marker per command) and records the whole list at the end."""
+    import subprocess
+    log = tmp_path / "log"
+    flag = tmp_path / "second-fails"
+    flag.write_text("")
+    spec = plan_spec(commands=["echo one >> %s" % log, "test ! -e %s; echo two >> %s" % (flag, log),
+                               "echo three >> %s" % log])
+    plan = lxc_plan.plan_one(spec, None, "/srv/lxc")
+    marker_dir = tmp_path / "markers"
+    script = render_role_template("commands.sh.j2", __ct=spec, __ct_plan=plan, __container_marker_path=str(marker_dir))
+    first = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
+    assert first.returncode != 0 and log.read_text() == "one\n"
+    assert sorted(os.listdir(marker_dir)) == [plan["markers"]["command"][0]]
+    flag.unlink()
+    second = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
+    assert second.returncode == 0, second.stderr
+    assert log.read_text() == "one\ntwo\nthree\n"  # one did not run again
+    assert sorted(os.listdir(marker_dir)) == sorted(plan["markers"]["command"] + [plan["markers"]["commands"]])
+    third = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
+    assert third.returncode == 0 and log.read_text() == "one\ntwo\nthree\n"
+
+
+def test_packages_script_records_the_markers(tmp_path):
+    import subprocess
+    spec = plan_spec(packages=[])
+    plan = lxc_plan.plan_one(spec, None, "/srv/lxc")
+    script = render_role_template("packages.sh.j2", __ct=spec, __ct_plan=plan, __container_marker_path=str(tmp_path))
+    assert subprocess.run(["/bin/sh", "-c", script], check=False).returncode == 0
+    assert sorted(os.listdir(tmp_path)) == sorted([plan["markers"]["packages"], plan["markers"]["prepared"]])
+    # with packages: the package manager's part comes first, on lines of its own
+    script = render_role_template("packages.sh.j2", __ct=plan_spec(packages=["a b", "c"], package_manager="opkg"),
+                                  __ct_plan=plan, __container_marker_path="/m")
+    assert "\nfi\nmkdir -p /m\n" in script and "for p in 'a b' c; do" in script
