@@ -107,11 +107,11 @@ NO_SERVER = "127.0.0.1:9"  # the discard port: nothing listens, a read fails at 
 def run_validate(tmp_path, containers, turris_host=None, check_images=True):
     """roles/container/tasks/validate.yml as site.yml's check runs it, on the controller alone:
     the plan and the kernel's readiness given as lxc_host and namespaces would publish them."""
+    check = {"name": "turris.containers.container", "tasks_from": "validate"}
+    write = {"dest": str(tmp_path / "specs.json"), "mode": "0600", "content": "{{ container_specs | to_json }}"}
     playbook = [{"hosts": "r1", "gather_facts": False, "tasks": [
-        {"name": "Check", "ansible.builtin.include_role": {"name": "turris.containers.container",
-                                                            "tasks_from": "validate"}},
-        {"name": "Write", "ansible.builtin.copy": {"dest": str(tmp_path / "specs.json"), "mode": "0600",
-                                                   "content": "{{ container_specs | to_json }}"}}]}]
+        {"name": "Check", "ansible.builtin.include_role": check},
+        {"name": "Write", "ansible.builtin.copy": write}]}]
     (tmp_path / "check.yml").write_text(yaml.safe_dump(playbook))
     (tmp_path / "hosts").write_text("r1 ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
     extra = {"containers": containers, "lxc_host_plan": dict(PLAN, image_server=NO_SERVER),

@@ -40,9 +40,10 @@ def fake_hash(name, password):
                               .replace(".", "x"), rounds=5000).hash(password)
 
 
-def run(items, plan=PLAN, readiness=READY, index=TURRIS, arch="armv7l", **kw):
+def run(items, plan=None, readiness="ready", index=TURRIS, arch="armv7l", **kw):
     kw.setdefault("hash_password", fake_hash)
-    return c.resolve(items, plan, FLAVORS, readiness=readiness, index=index, lxc_arch=arch, board="omnia", **kw)
+    return c.resolve(items, plan or PLAN, FLAVORS, readiness=READY if readiness == "ready" else readiness, index=index,
+                     lxc_arch=arch, board="omnia", **kw)
 
 
 def problems(items, **kw):
