@@ -8,7 +8,8 @@ A row holds what the playbooks know of a router; every key is optional:
 ``board``, ``arch``, ``opkg_arch``, ``os_version``, ``configured`` (list), ``kernel``
 (``{ready: {use: bool}, missing: {use: [symbols]}}``), ``storage`` (``{path, mount, fstype,
 free_bytes}``), ``packages`` (``{name: version}``), ``containers`` (``{name: {flavor, image, state,
-address}}``), ``docker`` (``{enabled, running, ...}``), ``snapshot``. Routers with problems come first.
+address}}``), ``docker`` (``{enabled, running, ...}``), ``snapshot``, ``plan_fits`` (``{fits, containers,
+docker_enabled, problems}``: whether the router can take a plan), ``outcome``. Routers with problems come first.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -103,6 +104,16 @@ def _container_text(c):
     return '%s (%s)' % (c.get('name'), ', '.join(parts)) if parts else str(c.get('name'))
 
 
+def _plan(row):
+    plan = row.get('plan_fits')
+    if not isinstance(plan, dict):
+        return ''
+    what = ', '.join(str(c) for c in plan.get('containers') or [])
+    if plan.get('docker_enabled'):
+        what = (what + ' + docker') if what else 'docker'
+    return '%s (%s)' % ('fits' if plan.get('fits') else 'does not fit', what or 'nothing')
+
+
 def _md(text):
     return str(text).replace('\\', '\\\\').replace('|', '\\|').replace('\n', ' ').replace('\r', ' ')
 
@@ -111,14 +122,14 @@ def fleet_report_markdown(report, title='Turris fleet report'):
     """One table, a row per router (problems first), then the problems listed per router."""
     rows = _rows(report)
     out = ['# %s' % _md(title), '',
-           '| router | status | board | Turris OS | kernel | storage | containers | problems |',
-           '| --- | --- | --- | --- | --- | --- | --- | --- |']
+           '| router | status | board | Turris OS | kernel | storage | containers | plan | problems |',
+           '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for host, row in rows:
         kernel = ', '.join('%s %s' % (use, 'ready' if ok else 'missing ' + ' '.join(miss) if miss else 'not ready')
                            for use, ok, miss in _verdicts(row))
         out.append('| %s |' % ' | '.join(_md(x) for x in (
             host, _status(row), row.get('board') or '', row.get('os_version') or '', kernel, _storage(row),
-            ', '.join(_container_text(c) for c in _containers(row)) or '-',
+            ', '.join(_container_text(c) for c in _containers(row)) or '-', _plan(row) or '-',
             len(row.get('problems') or []) or '-')))
     for host, row in rows:
         if row.get('problems'):
@@ -153,7 +164,10 @@ def fleet_report_html(report, title='Turris fleet report'):
             _e(host), _e(host), _e(host), _status_class(row), _e(_status(row))))
         if row.get('problems'):
             parts.append('<ul class="problems">%s</ul>' % ''.join('<li class="bad">%s</li>' % _e(p) for p in row['problems']))
-        facts = [(k, row.get(k)) for k in ('board', 'arch', 'opkg_arch', 'os_version', 'snapshot') if row.get(k)]
+        facts = [(k, row.get(k)) for k in ('board', 'arch', 'opkg_arch', 'os_version', 'snapshot', 'outcome')
+                 if row.get(k) not in (None, '')]
+        if _plan(row):
+            facts.append(('plan', _plan(row)))
         if _storage(row):
             facts.append(('storage', _storage(row)))
         if row.get('configured'):
