@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.turris.containers.plugins.module_utils._lxc import (
-    arch_names, describe_offer, parse_image_list, resolve_image)
+    describe_offer, parse_image_list, resolve_image, server_arch)
 
 
 def lxc_image(index, image, machine):
@@ -26,7 +26,7 @@ def lxc_image(index, image, machine):
     found = None
     if row:
         found = {'dist': row['dist'], 'release': row['release'], 'arch': row['arch'], 'variant': row['variant']}
-    return {'image': found, 'offer': describe_offer(rows, str(image['dist']), arch_names(machine)[-1])
+    return {'image': found, 'offer': describe_offer(rows, str(image['dist']), server_arch(rows, machine))
             if not found else ''}
 
 

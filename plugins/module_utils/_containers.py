@@ -301,12 +301,7 @@ def image_wanted(problems, flavor, template, preset_image, user_image):
 
 def image_arch_name(rows, machine):
     """The arch as the server spells it (``armv7l`` or ``armhf`` for an armv7l router)."""
-    names = _lxc.arch_names(machine)
-    present = set(r['arch'] for r in rows)
-    for name in names:
-        if name in present:
-            return name
-    return names[0]
+    return _lxc.server_arch(rows, machine)
 
 
 # --------------------------------------------------------------------------- addresses
@@ -578,9 +573,7 @@ def _images(router, entries, rows, lxc_arch, check_images):
         elif rows is not None:
             row = _lxc.resolve_image(rows, image['dist'], image['release'], image['variant'], machine)
             if row is None:
-                e['problems'].add('image %s/%s/%s for %s is not on the image server %s: %s' % (
-                    image['dist'], image['release'], image['variant'], machine, router.server,
-                    _lxc.describe_offer(rows, image['dist'], image_arch_name(rows, machine))))
+                e['problems'].add(_lxc.image_not_offered(image, machine, router.server, rows))
                 continue
             image = row
         elif check_images:

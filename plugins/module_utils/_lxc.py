@@ -71,10 +71,22 @@ class LxcError(ValueError):
     """Invalid input, with a message that names the bad value and what is allowed."""
 
 
+# A refused value is shown up to this many characters of its repr (as _validate.shown does).
+SHOWN_MAX = 200
+
+
+def shown(value, limit=SHOWN_MAX):
+    """``repr(value)``, cut after ``limit`` characters with a note of its full length."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return '%s... (%d characters in all)' % (text[:limit], len(text))
+
+
 def refuse(field, value, allowed):
-    """An :class:`LxcError` naming the field, the value (repr: a newline shows as \\n) and what
-    is allowed."""
-    return LxcError("invalid %s %r: %s" % (field, value, allowed))
+    """An :class:`LxcError` naming the field, the value (repr: a newline shows as \\n, cut when
+    long) and what is allowed."""
+    return LxcError("invalid %s %s: %s" % (field, shown(value), allowed))
 
 
 def check_text(field, value):
@@ -96,9 +108,7 @@ def check_pattern(field, value, regex, rule):
 # --------------------------------------------------------------------------- names
 def check_name(name, field='container name'):
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise LxcError(
-            "invalid %s %r: use 1-63 characters from A-Z a-z 0-9 _ . -, "
-            "starting with a letter or digit" % (field, name))
+        raise refuse(field, name, 'use ' + NAME_RULE)
     return name
 
 
@@ -616,12 +626,29 @@ def image_offered(rows, image, arch):
     return any((r['dist'], r['release'], r['arch'], r['variant']) == want for r in rows)
 
 
-def image_missing_msg(image, plan, offer):
-    """Why the download would not find ``image``: what the server offers instead."""
-    return ("image %s %s %s (variant %s) is not on server %s: %s"
-            % (image['dist'], image['release'], plan['arch'], image.get('variant') or 'default', plan['server'],
-               describe_offer(offer, image['dist'], plan['arch']) if offer is not None
+def server_arch(rows, machine):
+    """The arch of ``machine`` as the server whose index is ``rows`` spells it (``armv7l`` or
+    ``armhf`` for an armv7l router); the first of :func:`arch_names` when it lists none."""
+    names = arch_names(machine)
+    present = set(r['arch'] for r in rows or ())
+    for name in names:
+        if name in present:
+            return name
+    return names[0]
+
+
+def image_not_offered(image, machine, server, rows):
+    """The one wording of "the server does not have this image": what it offers instead
+    (``rows`` None: its index could not be read)."""
+    return ('image %s/%s/%s for %s is not on the image server %s: %s'
+            % (image['dist'], image['release'], image.get('variant') or 'default', machine, server,
+               describe_offer(rows, image['dist'], server_arch(rows, machine)) if rows is not None
                else 'its image list could not be read'))
+
+
+def image_missing_msg(image, plan, offer):
+    """Why the download would not find ``image`` (the module's plan: ``arch``, ``server``)."""
+    return image_not_offered(image, plan['arch'], plan['server'], offer)
 
 
 # --------------------------------------------------------------------------- lxc-* output

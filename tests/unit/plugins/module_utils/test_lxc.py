@@ -641,7 +641,7 @@ def test_image_offered_and_missing_msg():
     assert lxc.image_offered(rows, image, "armv7l")
     assert not lxc.image_offered(rows, image, "ppc")
     msg = lxc.image_missing_msg(image, {"arch": "ppc", "server": "s"}, rows)
-    assert "Debian Bookworm ppc" in msg and "Bookworm/armv7l/default" in msg
+    assert "Debian/Bookworm/default for ppc" in msg and "Bookworm/armv7l/default" in msg
     assert "could not be read" in lxc.image_missing_msg(image, {"arch": "ppc", "server": "s"}, None)
 
 
