@@ -221,10 +221,47 @@ options:
     default: 30
   command:
     description:
-      - A command run in the container with C(/bin/sh -c) through C(lxc-attach) after it reached its
+      - A script run in the container by C(/bin/sh) through C(lxc-attach) after it reached its
         state (needs O(state=started) or O(state=restarted)). A non-zero exit fails the task.
+      - The script reaches the container's shell on its standard input, never on a command line
+        (nothing of it shows in the process list of the router or of the container). The shell
+        reads it whole before running it, and the script's own commands read C(/dev/null).
       - Runs every time unless O(creates) is given.
     type: str
+  files:
+    description:
+      - Files written into the container's root filesystem (a directory root filesystem, seen from
+        the router) after its config and before it changes state, each atomically; missing parent
+        directories are made (mode 0755). A path that leaves the root filesystem (C(..), or a
+        symbolic link of the container pointing out of it) is refused before anything is written.
+      - One call writes them all; the diff shows each file, a secret one only as changed or not.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Absolute path inside the container.
+        type: str
+        required: true
+      content:
+        description: The whole content of the file (text, at most 1 MiB).
+        type: str
+        required: true
+      mode:
+        description: Octal mode of the file, kept on every run.
+        type: raw
+        default: '0644'
+      owner:
+        description: Numeric user id inside the container.
+        type: int
+        default: 0
+      group:
+        description: Numeric group id inside the container.
+        type: int
+        default: 0
+      secret:
+        description: The content holds a secret (a password) - never shown in the diff, the result or a message.
+        type: bool
+        default: false
   creates:
     description: A path in the container; when it exists, O(command) is not run.
     type: str
@@ -350,6 +387,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
+from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 TEMPLATES_DIRS = ('/usr/share/lxc/templates', '/usr/lib/lxc/templates')
 C_ENV = dict(LANG='C', LC_ALL='C', LC_MESSAGES='C')
@@ -409,11 +447,16 @@ class LxcContainer(object):
     # ----------------------------------------------------------------- validation (nothing touched yet)
     def validate(self):
         p = self.p
+        # first of all: a secret file's content is masked in every result and message, refusals included
+        for f in p['files'] or ():
+            if f.get('secret') and f.get('content'):
+                self.module.no_log_values.add(f['content'])
         try:
             lxc.check_name(self.name)
             for field in ('lxc_path', 'rootfs', 'creates', 'lxc_auto_path'):
                 lxc.check_text(field, p[field])
             lxc.check_image(p['image'])
+            self.files = lxc.check_files(p['files'])
             self.desired = lxc.normalize_config(p['config'])
             self.desired.update(lxc.network_keys(p['network']))
             limits = dict((k, p[k]) for k in LIMIT_OPTIONS if p[k] is not None)
@@ -425,6 +468,8 @@ class LxcContainer(object):
             lxc.autostart_plan(None, self.name, None, p['autostart_timeout'], p['autostart_commands'])
         except lxc.LxcError as e:
             self.fail(to_native(e))
+        if p['files'] and p['state'] == 'absent':
+            self.fail("files are written into an existing container: give state=present, started, stopped, ... not absent")
         if p['command'] is not None and p['state'] not in ('started', 'restarted'):
             self.fail("command needs state=started or state=restarted (the container must run), not state=%s" % p['state'])
         if p['creates'] is not None and p['command'] is None:
@@ -591,10 +636,12 @@ class LxcContainer(object):
         self.acted = True
 
     # ----------------------------------------------------------------- command
-    def attach(self, argv):
+    def attach(self, argv, data=None):
         args = self.lxc_args() + ['--clear-env', '-v', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
                                   '-v', 'HOME=/root', '--'] + argv
-        return self.run('lxc-attach', args, check_rc=False)
+        if data is None:
+            return self.run('lxc-attach', args, check_rc=False)
+        return self.run('lxc-attach', args, check_rc=False, data=data, binary_data=True)
 
     def command_needed(self):
         if self.p['creates'] is None:
@@ -670,6 +717,9 @@ class LxcContainer(object):
                 self.write(self.config_path, new)
             if auto[0]:
                 self.write_lxc_auto(auto[1])
+        if self.files:
+            changed = self.put_files(new, exists or not self.check) or changed
+        if not self.check:
             for step in steps:
                 self.do(step)
         if self.p['command'] is not None:
@@ -683,8 +733,73 @@ class LxcContainer(object):
         final = lxc.expected_info(self.p['state'], exists, info) if self.check else self.info()
         self.finish(changed, final, rootfs_text=new)
 
+    # ----------------------------------------------------------------- files
+    def rootfs_dir(self, config_text):
+        rootfs = lxc.rootfs_path(config_text or '') or os.path.join(self.container_dir, 'rootfs')
+        return rootfs
+
+    def current_file(self, field, host):
+        if not os.path.lexists(host):
+            return None
+        try:
+            data = _validate.read_regular(field, host, lxc.FILE_MAX_BYTES * 2)
+            st = os.stat(host)
+        except (_validate.ValidationError, OSError) as e:
+            self.fail(to_native(e))
+        return {'content': data, 'mode': st.st_mode & 0o7777, 'owner': st.st_uid, 'group': st.st_gid}
+
+    def put_files(self, config_text, rootfs_exists):
+        """Decide each file from what the root filesystem holds, then write the changed ones.
+        Returns whether any changed. In check mode a container still to be made has none."""
+        rootfs = self.rootfs_dir(config_text)
+        if rootfs_exists and not os.path.isdir(rootfs):
+            self.fail("files need a directory root filesystem; container %s has %s" % (self.name, rootfs))
+        todo = []
+        for i, f in enumerate(self.files):
+            field = 'files[%d].path' % i
+            host = None
+            current = None
+            if rootfs_exists:
+                try:
+                    host = _validate.check_path_inside(field, rootfs, f['path'])
+                except _validate.ValidationError as e:
+                    self.fail(to_native(e))
+                current = self.current_file(field, host)
+            changed, before, after = lxc.file_change(f, current)
+            if changed:
+                todo.append((f, host))
+                header = '%s:%s (mode %04o, owner %d:%d)' % (self.name, f['path'], f['mode'], f['owner'], f['group'])
+                self.diffs.append((header, before, after))
+        if todo:
+            self.actions.append('files')
+        if todo and not self.check:
+            for f, host in todo:
+                self.write_file(f, host, rootfs)
+        return bool(todo)
+
+    def write_file(self, f, host, rootfs):
+        parent = os.path.dirname(host)
+        try:
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o755)
+                # a directory made just now: still inside the root filesystem after links?
+                _validate.check_path_inside('files.path', rootfs, f['path'])
+            _files.write_atomic(host, f['content'], new_mode=f['mode'])
+            self.acted = True
+            real = os.path.realpath(host)
+            os.chown(real, f['owner'], f['group'])
+            os.chmod(real, f['mode'])
+        except _files.FileWriteError as e:
+            self.fail(to_native(e))
+        except _validate.ValidationError as e:
+            self.fail(to_native(e))
+        except OSError as e:
+            self.fail("cannot write %s in container %s: %s" % (f['path'], self.name, e.strerror or e))
+
     def run_command(self):
-        rc, out, err = self.attach(['/bin/sh', '-c', self.p['command']])
+        # The script goes on stdin, read whole before it runs (a command of it that reads stdin
+        # gets /dev/null, not the rest of the script): argv holds only this fixed wrapper.
+        rc, out, err = self.attach(list(lxc.STDIN_SCRIPT_ARGV), data=self.p['command'] + '\n')
         self.acted = True
         self.result.update(rc=rc, stdout=out, stderr=err)
         if rc != 0:
@@ -759,6 +874,14 @@ def main():
             stop_timeout=dict(type='int', default=30),
             command=dict(type='str'),
             creates=dict(type='str'),
+            files=dict(type='list', elements='dict', options=dict(
+                path=dict(type='str', required=True),
+                content=dict(type='str', required=True),
+                mode=dict(type='raw', default='0644'),
+                owner=dict(type='int', default=0),
+                group=dict(type='int', default=0),
+                secret=dict(type='bool', default=False),
+            )),
         ),
         supports_check_mode=True,
     )
