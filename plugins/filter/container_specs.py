@@ -14,6 +14,7 @@ from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.filter.core import get_encrypted_password
 from ansible_collections.turris.containers.plugins.module_utils import _containers
+from ansible_collections.turris.containers.plugins.module_utils import _validate
 
 
 def password_salt(name, host):
@@ -59,6 +60,16 @@ def container_specs(items, plan, flavors, overrides=None, readiness=None, index=
                                check_images=boolean(check_images, strict=False), index_error=why, overrides=overrides)
 
 
+def ifname_problem(value, field='interface name'):
+    """'' when ``value`` is a network interface name (``_validate.check_ifname``, the one rule),
+    else the refusal naming ``field``, the value and what is allowed."""
+    try:
+        _validate.check_ifname(field, value)
+    except _validate.ValidationError as exc:
+        return str(exc)
+    return ''
+
+
 class FilterModule(object):
     def filters(self):
-        return {'container_specs': container_specs}
+        return {'container_specs': container_specs, 'ifname_problem': ifname_problem}

@@ -16,7 +16,7 @@ from passlib.hash import sha512_crypt
 from ansible.errors import AnsibleFilterError
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
-from ansible_collections.turris.containers.plugins.filter.container_specs import container_specs, password_salt
+from ansible_collections.turris.containers.plugins.filter.container_specs import container_specs, ifname_problem, password_salt
 
 try:  # ansible-core 2.19 templates only trusted strings
     from ansible.template import trust_as_template
@@ -159,3 +159,16 @@ def test_the_role_never_prints_a_password_of_a_refused_list(tmp_path):
     assert 'container "pw" (flavor busybox): cpu_shares 1 is outside 2-262144' in output
     assert "containers[1] needs at least name and flavor" in output
     assert SECRET not in output and SECRET.split()[0] + " horse" not in output
+
+
+@pytest.mark.parametrize("value", ["br-lxc", "lxcbr0", "a", "x" * 15, "br.10"])
+def test_ifname_problem_accepts_interface_names(value):
+    assert ifname_problem(value, "lxc_host_bridge") == ""
+
+
+@pytest.mark.parametrize("value", ["", "x" * 16, "br lxc", "br/0", "br0\n", "br0\nlxc.hook.pre-start = x", ".", "..",
+                                   None, 5, "x" * 5000])
+def test_ifname_problem_refuses_and_names_the_field(value):
+    msg = ifname_problem(value, "lxc_host_bridge")
+    assert msg.startswith("invalid lxc_host_bridge ") and "interface name" in msg
+    assert len(msg) < 400
