@@ -149,7 +149,8 @@ def side_by_side(runs):
 
 def write_results(label, rows):
     import fcntl  # pylint: disable=import-outside-toplevel
-    with open(str(RESULTS) + ".lock", "w") as lock:  # two labels may be measured at the same time
+    (ROOT / ".build").mkdir(exist_ok=True)
+    with open(str(ROOT / ".build" / "bench-results.lock"), "w") as lock:  # two labels may be measured at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         _write_results(label, rows)
 
