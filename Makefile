@@ -54,14 +54,13 @@ $(VENVS)/core-%/.done: requirements.txt
 
 # The collection's own tests (plugins, the example inventory, the artifact, the corpora) run on
 # every line, spread over UNIT_WORKERS processes (pytest-xdist, a test file per worker: a file's
-# fixtures stay in one process). The simulator's tests (tests/unit/sim) and the nested-LXC test bring
-# up fleets and run one at a time, on the main line only: they do not import ansible-core (the
-# nested test drives $(VENV)'s ansible-playbook whatever the interpreter), so on the other lines they
-# would only run the main line's tests again, at the cost of minutes of fleets.
+# fixtures stay in one process). The simulator's tests (tests/unit/sim) and the tests that bring up
+# fleets (nested LXC, readiness.yml) run one at a time and on the main line only, as molecule does:
+# a fleet costs minutes, and the simulator's tests do not import ansible-core at all.
 UNIT_WORKERS ?= 2
-UNIT_NESTED := tests/unit/plugins/modules/test_lxc_container_nested.py
-UNIT_OWN := tests/unit/plugins $(wildcard tests/unit/test_*.py) --deselect $(UNIT_NESTED)
-UNIT_FLEETS := $(if $(filter $(CORE_MAIN),$(ANSIBLE_CORE)),tests/unit/sim $(UNIT_NESTED))
+UNIT_WITH_FLEETS := tests/unit/plugins/modules/test_lxc_container_nested.py tests/unit/test_readiness.py
+UNIT_OWN := tests/unit/plugins $(wildcard tests/unit/test_*.py) $(foreach t,$(UNIT_WITH_FLEETS),--deselect $(t))
+UNIT_FLEETS := $(if $(filter $(CORE_MAIN),$(ANSIBLE_CORE)),tests/unit/sim $(UNIT_WITH_FLEETS))
 unit: $(UNIT_VENV)/.done collection
 	@echo "=== unit tests on ansible-core $$($(UNIT_VENV)/bin/python -c 'from ansible.release import __version__; print(__version__)')"
 	ANSIBLE_COLLECTIONS_PATH=$(COLL_ROOT):$(UNIT_VENV)/lib/python3.11/site-packages \
