@@ -136,3 +136,46 @@ def test_command_goes_on_stdin_never_in_argv(box):
     # a failing script fails the task, and what it printed is in the message
     r = run(box, {"state": "started", "command": "echo bad >&2; exit 3"})
     assert r.get("failed") and r["rc"] == 3 and "bad" in r["msg"], r
+
+
+def test_a_failing_playbook_run_never_prints_the_secret(box, tmp_path):
+    """ansible-playbook -vvv on the controller (connection local): a secret file refused, then one
+    written and a failing script - the whole output, diff and invocation included, is searched."""
+    play = tmp_path / "play.yml"
+    base = box["base"]
+    play.write_text("""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: A secret file outside the root filesystem
+      turris.containers.lxc_container:
+        name: %(name)s
+        lxc_path: %(lxc_path)s
+        lxc_auto_path: %(auto)s
+        state: present
+        files:
+          - {path: /../../etc/w2b-secret, content: "password=%(secret)s", secret: true}
+      ignore_errors: true
+    - name: A secret file written, then a script that fails
+      turris.containers.lxc_container:
+        name: %(name)s
+        lxc_path: %(lxc_path)s
+        lxc_auto_path: %(auto)s
+        state: started
+        files:
+          - {path: /etc/w2b-secret, content: "password=%(secret)s", secret: true}
+        command: "echo failing; exit 4"
+""" % {"name": base["name"], "lxc_path": base["lxc_path"], "auto": base["lxc_auto_path"], "secret": SECRET})
+    root = Path(__file__).resolve().parents[4]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(root / ".build" / "collections"),
+               ANSIBLE_CONFIG=str(root / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="default", PATH=os.environ["PATH"])
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-vvv", "--diff",
+                           "-i", "localhost,",
+                           "-e", "ansible_python_interpreter=" + sys.executable, str(play)], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "files[0].path" in out and "rc 4" in out, out[-3000:]
+    assert SECRET not in out
+    with open(os.path.join(box["rootfs"], "etc/w2b-secret")) as f:
+        assert f.read() == "password=%s" % SECRET
