@@ -25,7 +25,8 @@ def password_salt(name, host):
 
 def _index(index):
     """``(text or None, why it could not be read or None)`` from the index argument: the text, or
-    the result of the ``ansible.builtin.uri`` task that read it (skipped: not read)."""
+    the result of the ``ansible.builtin.uri`` or ``ansible.builtin.command`` task that read it
+    (skipped: not read)."""
     if index is None or isinstance(index, str):
         return index, None
     if isinstance(index, dict):
@@ -33,6 +34,12 @@ def _index(index):
             return None, None
         if index.get('status') == 200 and isinstance(index.get('content'), str):
             return index['content'], None
+        if 'rc' in index and 'status' not in index:
+            # a command's result (the role reads the index with the router's wget, one round trip)
+            if index.get('rc') == 0 and isinstance(index.get('stdout'), str):
+                return index['stdout'], None
+            lines = str(index.get('stderr') or index.get('msg') or '').strip().splitlines()
+            return None, (lines[-1] if lines else 'the download exited with status %s' % index.get('rc'))
         why = str(index.get('msg') or '').strip() or 'HTTP status %s' % index.get('status')
         return None, why
     raise AnsibleFilterError("container_specs: index must be the index text, the uri task's result or null, not %s"

@@ -77,6 +77,16 @@ def test_the_index_as_the_uri_task_returns_it():
         specs(items, index=["x"])
 
 
+def test_the_index_as_the_wget_command_returns_it():
+    items = [{"name": "d", "flavor": "debian"}]
+    got = specs(items, index={"rc": 0, "stdout": INDEX, "stderr": "", "changed": False})
+    assert got["specs"][0]["image"]["arch"] == "armv7l" and got["problems"] == []
+    out = specs(items, index={"rc": 4, "stdout": "", "stderr": "wget: bad address 'repo.turris.cz'"})
+    assert out["problems"] == ["could not read the image list https://repo.turris.cz/lxc/meta/1.0/index-system "
+                               "(wget: bad address 'repo.turris.cz'): is the image server reachable from the router?"]
+    assert "status 8" in specs(items, index={"rc": 8, "stdout": "", "stderr": ""})["problems"][0]
+
+
 @pytest.mark.parametrize("value", ["false", "no", False, 0])
 def test_check_images_off(value):
     out = specs([{"name": "d", "flavor": "debian"}], check_images=value)
