@@ -19,6 +19,8 @@ import os
 import re
 
 from ansible_collections.turris.containers.plugins.module_utils import _uci
+# A refused value is shown as _validate shows it: its repr, cut when long.
+from ansible_collections.turris.containers.plugins.module_utils._validate import SHOWN_MAX, shown  # noqa: F401  pylint: disable=unused-import
 
 # Every pattern is matched to the end of the text (\Z): '$' would also accept a trailing newline.
 NAME_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z')
@@ -69,18 +71,6 @@ _LXC_ORG_ARCH = {
 
 class LxcError(ValueError):
     """Invalid input, with a message that names the bad value and what is allowed."""
-
-
-# A refused value is shown up to this many characters of its repr (as _validate.shown does).
-SHOWN_MAX = 200
-
-
-def shown(value, limit=SHOWN_MAX):
-    """``repr(value)``, cut after ``limit`` characters with a note of its full length."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return '%s... (%d characters in all)' % (text[:limit], len(text))
 
 
 def refuse(field, value, allowed):
