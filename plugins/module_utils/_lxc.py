@@ -641,77 +641,9 @@ def image_missing_msg(image, plan, offer):
     return image_not_offered(image, plan['arch'], plan['server'], offer)
 
 
-# --------------------------------------------------------------------------- files in a rootfs
-# What may be written into a container's root filesystem in one call (lxc_container files=).
-FILE_MAX_BYTES = 1024 * 1024
-FILE_PATH_RULE = 'an absolute path inside the container, without ".." components or control characters'
-
-
-def check_files(files):
-    """The ``files`` option judged before anything is touched: ``[{path, content, mode, owner,
-    group, secret}]`` with ``path`` normalized, ``mode`` an int. Refusals never show a content."""
-    out = []
-    seen = set()
-    for i, f in enumerate(files or ()):
-        field = 'files[%d].path' % i
-        path = check_text(field, f.get('path'))
-        if not isinstance(path, str) or not path.startswith('/') or '..' in path.split('/') \
-                or path.rstrip('/') == '' or path.endswith('/'):
-            raise refuse(field, path, FILE_PATH_RULE)
-        path = '/' + '/'.join(c for c in path.split('/') if c not in ('', '.'))
-        if path in seen:
-            raise refuse(field, path, 'each path once')
-        seen.add(path)
-        content = f.get('content')
-        if not isinstance(content, str):
-            raise LxcError('invalid files[%d].content (for %s): text is needed' % (i, path))
-        if len(content.encode('utf-8')) > FILE_MAX_BYTES:
-            raise LxcError('invalid files[%d].content (for %s): at most %d bytes'
-                           % (i, path, FILE_MAX_BYTES))
-        mode = f.get('mode')
-        mode = '0644' if mode is None else mode
-        # an int is the mode itself (YAML reads 0644 unquoted as 420), a string is octal
-        if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 0o7777:
-            mode = '%o' % mode
-        if not isinstance(mode, str) or not re.match(r'0?[0-7]{3,4}\Z', mode):
-            raise refuse('files[%d].mode' % i, mode, 'an octal mode such as 0644')
-        ids = []
-        for key in ('owner', 'group'):
-            value = f.get(key)
-            value = 0 if value is None else value
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 32:
-                raise refuse('files[%d].%s' % (i, key), value, 'a numeric id (0 to 4294967295)')
-            ids.append(value)
-        out.append({'path': path, 'content': content, 'mode': int(mode, 8), 'owner': ids[0], 'group': ids[1],
-                    'secret': bool(f.get('secret'))})
-    return out
-
-
 # How lxc_container runs a script in a container: the script comes on stdin, read whole
 # before it runs (its commands then read /dev/null); the command line holds only this.
 STDIN_SCRIPT_ARGV = ('/bin/sh', '-c', 'script=$(cat) && exec </dev/null && eval "$script"', 'sh')
-
-SECRET_SHOWN = '(secret content, not shown)\n'
-
-
-def file_change(spec, current):
-    """Whether ``spec`` (an item of :func:`check_files`) differs from ``current`` (None: no such
-    file, else ``{content (bytes), mode, owner, group}``), and the diff entry
-    ``(before, after)``: a secret shows only that it changed."""
-    want = spec['content'].encode('utf-8')
-    meta = (spec['mode'], spec['owner'], spec['group'])
-    if current is None:
-        changed = True
-        before = ''
-    else:
-        changed = current['content'] != want or (current['mode'], current['owner'], current['group']) != meta
-        before = current['content'].decode('utf-8', 'replace')
-    after = spec['content']
-    if spec['secret']:
-        before = '' if current is None else SECRET_SHOWN
-        after = SECRET_SHOWN if not changed or current is None else '(secret content, changed, not shown)\n'
-    return changed, before, after
-
 
 # --------------------------------------------------------------------------- lxc-* output
 def parse_info(text):

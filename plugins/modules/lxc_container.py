@@ -31,6 +31,7 @@ description:
 author:
   - turris.containers contributors (!UNKNOWN)
 extends_documentation_fragment:
+  - turris.containers._files
   - turris.containers._attributes
   - turris.containers._attributes.actiongroup
 attributes:
@@ -235,33 +236,7 @@ options:
         directories are made (mode 0755). A path that leaves the root filesystem (C(..), or a
         symbolic link of the container pointing out of it) is refused before anything is written.
       - One call writes them all; the diff shows each file, a secret one only as changed or not.
-    type: list
-    elements: dict
-    suboptions:
-      path:
-        description: Absolute path inside the container.
-        type: str
-        required: true
-      content:
-        description: The whole content of the file (text, at most 1 MiB).
-        type: str
-        required: true
-      mode:
-        description: Octal mode of the file, kept on every run.
-        type: raw
-        default: '0644'
-      owner:
-        description: Numeric user id inside the container.
-        type: int
-        default: 0
-      group:
-        description: Numeric group id inside the container.
-        type: int
-        default: 0
-      secret:
-        description: The content holds a secret (a password) - never shown in the diff, the result or a message.
-        type: bool
-        default: false
+      - Paths, owners and groups are the container's.
   creates:
     description: A path in the container; when it exists, O(command) is not run.
     type: str
@@ -385,6 +360,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.turris.containers.plugins.module_utils import _file_specs
 from ansible_collections.turris.containers.plugins.module_utils import _files
 from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
 from ansible_collections.turris.containers.plugins.module_utils import _validate
@@ -456,7 +432,7 @@ class LxcContainer(object):
             for field in ('lxc_path', 'rootfs', 'creates', 'lxc_auto_path'):
                 lxc.check_text(field, p[field])
             lxc.check_image(p['image'])
-            self.files = lxc.check_files(p['files'])
+            self.files = _file_specs.check(p['files'])
             self.desired = lxc.normalize_config(p['config'])
             self.desired.update(lxc.network_keys(p['network']))
             limits = dict((k, p[k]) for k in LIMIT_OPTIONS if p[k] is not None)
@@ -466,7 +442,7 @@ class LxcContainer(object):
                 self.desired.setdefault('lxc.rootfs.path', ['dir:%s' % p['rootfs']])
             # the lxc-auto options are checked now, not when the entry is written
             lxc.autostart_plan(None, self.name, None, p['autostart_timeout'], p['autostart_commands'])
-        except lxc.LxcError as e:
+        except (lxc.LxcError, _validate.ValidationError) as e:
             self.fail(to_native(e))
         if p['files'] and p['state'] == 'absent':
             self.fail("files are written into an existing container: give state=present, started, stopped, ... not absent")
@@ -738,63 +714,31 @@ class LxcContainer(object):
         rootfs = lxc.rootfs_path(config_text or '') or os.path.join(self.container_dir, 'rootfs')
         return rootfs
 
-    def current_file(self, field, host):
-        if not os.path.lexists(host):
-            return None
-        try:
-            data = _validate.read_regular(field, host, lxc.FILE_MAX_BYTES * 2)
-            st = os.stat(host)
-        except (_validate.ValidationError, OSError) as e:
-            self.fail(to_native(e))
-        return {'content': data, 'mode': st.st_mode & 0o7777, 'owner': st.st_uid, 'group': st.st_gid}
-
     def put_files(self, config_text, rootfs_exists):
         """Decide each file from what the root filesystem holds, then write the changed ones.
         Returns whether any changed. In check mode a container still to be made has none."""
         rootfs = self.rootfs_dir(config_text)
         if rootfs_exists and not os.path.isdir(rootfs):
             self.fail("files need a directory root filesystem; container %s has %s" % (self.name, rootfs))
-        todo = []
-        for i, f in enumerate(self.files):
-            field = 'files[%d].path' % i
-            host = None
-            current = None
-            if rootfs_exists:
-                try:
-                    host = _validate.check_path_inside(field, rootfs, f['path'])
-                except _validate.ValidationError as e:
-                    self.fail(to_native(e))
-                current = self.current_file(field, host)
-            changed, before, after = lxc.file_change(f, current)
-            if changed:
-                todo.append((f, host))
-                header = '%s:%s (mode %04o, owner %d:%d)' % (self.name, f['path'], f['mode'], f['owner'], f['group'])
-                self.diffs.append((header, before, after))
+        try:
+            planned = _file_specs.plan(self.files, rootfs, exists=rootfs_exists)
+        except (_validate.ValidationError, OSError) as e:
+            self.fail(to_native(e))
+        todo = [(spec, host) for spec, host, changed, dummy, dummy2 in planned if changed]
+        self.diffs.extend((_file_specs.header(spec, self.name + ':'), before, after)
+                          for spec, dummy, changed, before, after in planned if changed)
         if todo:
             self.actions.append('files')
         if todo and not self.check:
-            for f, host in todo:
-                self.write_file(f, host, rootfs)
+            for spec, host in todo:
+                try:
+                    _file_specs.write(spec, host, rootfs)
+                except (_files.FileWriteError, _validate.ValidationError) as e:
+                    self.fail(to_native(e))
+                except OSError as e:
+                    self.fail("cannot write %s in container %s: %s" % (spec['path'], self.name, e.strerror or e))
+                self.acted = True
         return bool(todo)
-
-    def write_file(self, f, host, rootfs):
-        parent = os.path.dirname(host)
-        try:
-            if not os.path.isdir(parent):
-                os.makedirs(parent, 0o755)
-                # a directory made just now: still inside the root filesystem after links?
-                _validate.check_path_inside('files.path', rootfs, f['path'])
-            _files.write_atomic(host, f['content'], new_mode=f['mode'])
-            self.acted = True
-            real = os.path.realpath(host)
-            os.chown(real, f['owner'], f['group'])
-            os.chmod(real, f['mode'])
-        except _files.FileWriteError as e:
-            self.fail(to_native(e))
-        except _validate.ValidationError as e:
-            self.fail(to_native(e))
-        except OSError as e:
-            self.fail("cannot write %s in container %s: %s" % (f['path'], self.name, e.strerror or e))
 
     def run_command(self):
         # The script goes on stdin, read whole before it runs (a command of it that reads stdin
@@ -874,14 +818,7 @@ def main():
             stop_timeout=dict(type='int', default=30),
             command=dict(type='str'),
             creates=dict(type='str'),
-            files=dict(type='list', elements='dict', options=dict(
-                path=dict(type='str', required=True),
-                content=dict(type='str', required=True),
-                mode=dict(type='raw', default='0644'),
-                owner=dict(type='int', default=0),
-                group=dict(type='int', default=0),
-                secret=dict(type='bool', default=False),
-            )),
+            files=_file_specs.argument_spec(),
         ),
         supports_check_mode=True,
     )
