@@ -56,6 +56,8 @@ MEMORY_MAX_BYTES = 2 ** 63 - 1
 MEMORY_MAX_CHARS = 32
 # CPU shares given as text (a templated variable): plain ASCII digits, nothing around them.
 _SHARES_TEXT_RE = re.compile(r'^[0-9]{1,7}\Z')
+# Where an LXC image server lists its images (the download template reads the same file).
+INDEX_PATH = '/meta/1.0/index-system'
 # A message is cut in its middle beyond this length: a huge value must not make a huge message,
 # and what is allowed (at the end) stays readable.
 MESSAGE_MAX = 600
@@ -603,7 +605,8 @@ def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board
 
     Returns ``{problems: [str], specs: [spec], index_wanted: bool}``: no specs when there is a
     problem; ``index_wanted`` true when images are to be checked but no index was given (read
-    it, then call again with it).
+    it from :func:`index_url`, then call again with it); false when the image server itself is
+    refused.
     """
     try:
         router = _Router(plan, flavors, overrides, readiness, board, existing)
@@ -628,17 +631,20 @@ def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board
         names.add(entry['name'])
         entries.append(entry)
 
+    server_problem = None
     if any(e['image'] is not None for e in entries):
         server_problem = _check_server(router.server)
         if server_problem:
             problems.append(server_problem)
     _addresses(router, entries)
     rows = _lxc.parse_image_list(index) if isinstance(index, str) else None
-    index_wanted = _images(router, entries, rows, lxc_arch, check_images) and index_error is None
+    # No index is wanted from a server that is refused: there is no URL to read it from.
+    index_wanted = (_images(router, entries, rows, lxc_arch, check_images) and index_error is None
+                    and server_problem is None)
     if check_images and rows is None and index_error is not None and any(
             e['image'] is not None and e['name'] not in router.existing for e in entries):
-        problems.append('could not read the image list https://%s/meta/1.0/index-system (%s): is the image '
-                        'server reachable from the router?' % (router.server, index_error))
+        problems.append('could not read the image list %s (%s): is the image server reachable from the router?'
+                        % (index_url(router.server), index_error))
 
     specs = []
     for e in entries:
@@ -676,6 +682,12 @@ def _image_spec(image, machine, server):
     arch = image.get('arch') or _lxc.image_arch(machine, server or '')
     return {'dist': image['dist'], 'release': image['release'], 'variant': image.get('variant') or 'default',
             'arch': arch, 'server': server}
+
+
+def index_url(server):
+    """The URL of the image list of ``server``, host[:port][/path] of an HTTPS image server as
+    ``lxc_host_plan.image_server`` holds it (what the download template's ``--server`` takes)."""
+    return 'https://%s%s' % (server, INDEX_PATH)
 
 
 def _check_server(server):

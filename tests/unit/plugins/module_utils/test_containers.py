@@ -503,6 +503,24 @@ def test_a_bad_image_server_is_refused_when_an_image_is_downloaded(server):
     assert run([{"name": "b", "flavor": "busybox"}], plan=plan)["problems"] == []
 
 
+@pytest.mark.parametrize("server", ["repo.turris.cz/lxc\nevil", "", None, "http://repo.turris.cz/lxc", "a b"])
+def test_no_index_is_wanted_from_a_refused_server(server):
+    # validate.yml reads the index only when it is wanted: never from a server the list is refused for
+    out = run([{"name": "d", "flavor": "debian"}], plan=dict(PLAN, image_server=server), index=None)
+    assert out["index_wanted"] is False
+    assert out["problems"] and "server" in out["problems"][0]
+    assert run([{"name": "d", "flavor": "debian"}], index=None)["index_wanted"] is True
+
+
+def test_the_index_url_is_the_one_the_refusal_names():
+    assert c.index_url("repo.turris.cz/lxc") == "https://repo.turris.cz/lxc/meta/1.0/index-system"
+    assert c.index_url("10.0.0.1:8443") == "https://10.0.0.1:8443/meta/1.0/index-system"
+    out = run([{"name": "d", "flavor": "debian"}], plan=dict(PLAN, image_server="10.0.0.1:8443"), index=None,
+              index_error="HTTP status 404 Not Found")
+    assert out["problems"] == ["could not read the image list https://10.0.0.1:8443/meta/1.0/index-system "
+                               "(HTTP status 404 Not Found): is the image server reachable from the router?"]
+
+
 def test_a_bad_plan_is_one_problem():
     assert "subnet" in problems([{"name": "b", "flavor": "busybox"}], plan={"bridge": "lxcbr0"})
     assert "lxc_host_plan.bridge" in problems([{"name": "b", "flavor": "busybox"}], plan=dict(PLAN, bridge="a\nb"))
