@@ -25,25 +25,22 @@ def password_salt(name, host):
 
 def _index(index):
     """``(text or None, why it could not be read or None)`` from the index argument: the text, or
-    the result of the ``ansible.builtin.uri`` or ``ansible.builtin.command`` task that read it
-    (skipped: not read)."""
+    the ``images`` part of ``turris.containers.turris_host_info``'s result (``{url, status, index,
+    error}``) that read it on the router, or that module's whole result."""
     if index is None or isinstance(index, str):
         return index, None
-    if isinstance(index, dict):
-        if index.get('skipped') or not index:
-            return None, None
-        if index.get('status') == 200 and isinstance(index.get('content'), str):
-            return index['content'], None
-        if 'rc' in index and 'status' not in index:
-            # a command's result (the role reads the index with the router's wget, one round trip)
-            if index.get('rc') == 0 and isinstance(index.get('stdout'), str):
-                return index['stdout'], None
-            lines = str(index.get('stderr') or index.get('msg') or '').strip().splitlines()
-            return None, (lines[-1] if lines else 'the download exited with status %s' % index.get('rc'))
-        why = str(index.get('msg') or '').strip() or 'HTTP status %s' % index.get('status')
-        return None, why
-    raise AnsibleFilterError("container_specs: index must be the index text, the uri task's result or null, not %s"
-                             % type(index).__name__)
+    if isinstance(index, dict) and isinstance(index.get('images'), dict):
+        index = index['images']
+    if isinstance(index, dict) and 'index' in index and 'error' in index:
+        if isinstance(index['index'], str) and not index['error']:
+            return index['index'], None
+        return None, str(index['error'] or 'no index text in the result (HTTP status %s)' % index.get('status'))
+    # The keys, never the values: a wrong variable passed here could hold anything.
+    shown = ('a mapping with keys %s' % _validate.shown(sorted(str(k) for k in index))) if isinstance(index, dict) \
+        else type(index).__name__
+    raise AnsibleFilterError("container_specs: index must be the index text, the images part of "
+                             "turris.containers.turris_host_info's result ({url, status, index, error}) or null, "
+                             "not %s" % shown)
 
 
 def container_specs(items, plan, flavors, overrides=None, readiness=None, index=None, lxc_arch='', board='',

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The container_specs filter: the role's one call. Password hashes are the ones the role wrote
-before (Ansible's password_hash through Jinja, the same salt), the image index comes as the uri
-task's result, and nothing it raises or returns holds a password."""
+before (Ansible's password_hash through Jinja, the same salt), the image index comes as the images
+part of turris_host_info's result (read from a real HTTPS server on loopback in the role's own
+check), and nothing it raises or returns holds a password."""
 import json
 import os
 import re
@@ -63,28 +64,52 @@ def test_the_hash_is_stable_per_container_and_router():
     assert other["specs"][0]["root_password_hash"] != one
 
 
-def test_the_index_as_the_uri_task_returns_it():
-    items = [{"name": "d", "flavor": "debian"}]
-    assert specs(items, index={"status": 200, "content": INDEX})["specs"][0]["image"]["arch"] == "armv7l"
-    assert specs(items, index={"skipped": True, "changed": False})["index_wanted"] is True
-    out = specs(items, index={"status": -1, "msg": "Status code was -1 and not [200]: Request failed: timed out"})
-    assert out["problems"] == ["could not read the image list https://repo.turris.cz/lxc/meta/1.0/index-system "
-                               "(Status code was -1 and not [200]: Request failed: timed out): is the image server "
-                               "reachable from the router?"]
-    assert "HTTP status 404" in specs(items, index={"status": 404, "content": "x"})["problems"][0]
-    assert "not on the image server" in specs(items, index="")["problems"][0]
-    with pytest.raises(AnsibleFilterError, match="index must be"):
-        specs(items, index=["x"])
+def images(index=None, error=None, status=200):
+    """The images part of turris_host_info's result, as it reads repo.turris.cz/lxc."""
+    return {"url": "https://repo.turris.cz/lxc/meta/1.0/index-system", "status": status, "index": index,
+            "error": error}
 
 
-def test_the_index_as_the_wget_command_returns_it():
+def test_the_index_as_turris_host_info_returns_it():
     items = [{"name": "d", "flavor": "debian"}]
-    got = specs(items, index={"rc": 0, "stdout": INDEX, "stderr": "", "changed": False})
-    assert got["specs"][0]["image"]["arch"] == "armv7l" and got["problems"] == []
-    out = specs(items, index={"rc": 4, "stdout": "", "stderr": "wget: bad address 'repo.turris.cz'"})
+    got = specs(items, index=images(INDEX))
+    assert got["problems"] == [] and got["specs"][0]["image"]["arch"] == "armv7l"
+    # the module's whole registered result holds the same part
+    whole = {"changed": False, "identity": None, "images": images(INDEX)}
+    assert specs(items, index=whole) == got
+    assert "not on the image server" in specs(items, index=images(""))["problems"][0]
+
+
+@pytest.mark.parametrize("error, status", [
+    ("HTTP status 404 Not Found", 404),
+    ("[Errno 111] Connection refused", None),
+    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)", None),
+])
+def test_an_index_that_could_not_be_read_keeps_the_refusal(error, status):
+    out = specs([{"name": "d", "flavor": "debian"}], index=images(error=error, status=status))
+    assert out["specs"] == [] and out["index_wanted"] is False
     assert out["problems"] == ["could not read the image list https://repo.turris.cz/lxc/meta/1.0/index-system "
-                               "(wget: bad address 'repo.turris.cz'): is the image server reachable from the router?"]
-    assert "status 8" in specs(items, index={"rc": 8, "stdout": "", "stderr": ""})["problems"][0]
+                               "(%s): is the image server reachable from the router?" % error]
+    # a container the router has needs no list: nothing to refuse
+    assert specs([{"name": "d", "flavor": "debian"}], index=images(error=error, status=status),
+                 existing=["d"])["problems"] == []
+
+
+@pytest.mark.parametrize("index, shown", [
+    (["x"], "not list"),
+    # the uri task's result is no longer taken: it would read the index in four round trips
+    ({"status": 200, "content": INDEX, "changed": False}, "keys ['changed', 'content', 'status']"),
+    ({"rc": 0, "stdout": INDEX}, "keys ['rc', 'stdout']"),
+    ({"skipped": True, "changed": False}, "keys ['changed', 'skipped']"),
+    (5, "not int"),
+])
+def test_other_index_shapes_are_refused_by_name(index, shown):
+    with pytest.raises(AnsibleFilterError) as err:
+        specs([{"name": "d", "flavor": "debian"}], index=index)
+    msg = str(err.value)
+    assert "index must be the index text, the images part of turris.containers.turris_host_info's result" in msg
+    assert shown in msg
+    assert INDEX not in msg
 
 
 @pytest.mark.parametrize("value", ["false", "no", False, 0])
@@ -114,9 +139,11 @@ def test_refusals_never_hold_the_password():
 NO_SERVER = "127.0.0.1:9"  # the discard port: nothing listens, a read fails at once
 
 
-def run_validate(tmp_path, containers, turris_host=None, check_images=True):
+def run_validate(tmp_path, containers, turris_host=None, check_images=True, server=NO_SERVER, environ=None):
     """roles/container/tasks/validate.yml as site.yml's check runs it, on the controller alone:
-    the plan and the kernel's readiness given as lxc_host and namespaces would publish them."""
+    the plan and the kernel's readiness given as lxc_host and namespaces would publish them.
+    ``environ`` is added to ansible-playbook's environment (the local connection passes it on to
+    the modules, as a router's own trust store would be)."""
     check = {"name": "turris.containers.container", "tasks_from": "validate"}
     write = {"dest": str(tmp_path / "specs.json"), "mode": "0600", "content": "{{ container_specs | to_json }}"}
     playbook = [{"hosts": "r1", "gather_facts": False, "tasks": [
@@ -124,13 +151,13 @@ def run_validate(tmp_path, containers, turris_host=None, check_images=True):
         {"name": "Write", "ansible.builtin.copy": write}]}]
     (tmp_path / "check.yml").write_text(yaml.safe_dump(playbook))
     (tmp_path / "hosts").write_text("r1 ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
-    extra = {"containers": containers, "lxc_host_plan": dict(PLAN, image_server=NO_SERVER),
+    extra = {"containers": containers, "lxc_host_plan": dict(PLAN, image_server=server),
              "turris_lxc_arch": "armv7l", "turris_board": "omnia", "container_check_images": check_images,
              "namespaces_readiness": {"ready": {"lxc": True, "lxc_userns": True, "lxc_debian": True}, "missing": {}}}
     if turris_host is not None:
         extra["turris_host"] = turris_host
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), **(environ or {}))
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-v", "-i", str(tmp_path / "hosts"),
                            str(tmp_path / "check.yml"), "-e", json.dumps(extra)],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -160,6 +187,59 @@ def test_the_role_refuses_a_new_container_whose_image_it_cannot_check(tmp_path):
                                      check_images=False)
     assert proc.returncode == 0, output[-3000:]
     assert got[0]["image"]["dist"] == "Debian"
+
+
+@pytest.fixture(name="image_server", scope="module")
+def image_server_on_loopback(tmp_path_factory):
+    """The simulator's HTTPS image server (tests/sim/images.py, its private CA) on 127.0.0.1,
+    serving an index in repo.turris.cz/lxc's names under /lxc."""
+    sys.path.insert(0, str(ROOT / "tests" / "sim"))
+    import images  # pylint: disable=import-outside-toplevel
+    www = tmp_path_factory.mktemp("www")
+    (www / "lxc" / "meta" / "1.0").mkdir(parents=True)
+    (www / "lxc" / "meta" / "1.0" / "index-system").write_text(INDEX)
+    server = images.ImageServer(str(www), "127.0.0.1").start()
+    try:
+        yield {"server": server.server + "/lxc",
+               "environ": {"SSL_CERT_FILE": server.tls["ca"], "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}}
+    finally:
+        server.stop()
+
+
+def test_the_role_checks_new_containers_against_the_server_s_list(tmp_path, image_server):
+    (tmp_path / "offered").mkdir()
+    (tmp_path / "missing").mkdir()
+    proc, output, got = run_validate(tmp_path / "offered", [{"name": "web", "flavor": "debian", "root_password": SECRET}],
+                                     {"containers": {}}, server=image_server["server"],
+                                     environ=image_server["environ"])
+    assert proc.returncode == 0, output[-3000:]
+    assert got[0]["image"] == {"dist": "Debian", "release": "Bookworm", "variant": "default", "arch": "armv7l",
+                               "server": image_server["server"]}
+    assert SECRET not in output
+    # an image the list does not hold is refused before any change, naming what the server has
+    proc, output, got = run_validate(tmp_path / "missing", [{"name": "web", "flavor": "debian",
+                                                           "image": {"dist": "Debian", "release": "Trixie"}}],
+                                     {"containers": {}}, server=image_server["server"],
+                                     environ=image_server["environ"])
+    assert proc.returncode != 0 and got is None
+    assert "Refuse a list the role cannot act on" in output
+    # the callback folds long messages: compare the words
+    assert ("image Debian/Trixie/default for armv7l is not on the image server %s: the server offers Debian as "
+            "release/arch/variant: Bookworm/armv7l/default" % image_server["server"]) in " ".join(output.split())
+
+
+def test_the_role_refuses_when_the_server_s_certificate_does_not_verify(tmp_path, image_server):
+    # the same server, but the router does not trust its CA: the check refuses, it never skips the check
+    other_ca = tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k"),
+                    "-out", str(other_ca), "-days", "1", "-subj", "/CN=another CA"], check=True, capture_output=True)
+    proc, output, got = run_validate(tmp_path, [{"name": "web", "flavor": "debian"}], {"containers": {}},
+                                     server=image_server["server"],
+                                     environ=dict(image_server["environ"], SSL_CERT_FILE=str(other_ca)))
+    assert proc.returncode != 0 and got is None
+    words = " ".join(output.split())
+    assert "could not read the image list https://%s/meta/1.0/index-system ([SSL: CERTIFICATE_VERIFY_FAILED]" \
+        % image_server["server"] in words
 
 
 def test_the_role_never_prints_a_password_of_a_refused_list(tmp_path):
