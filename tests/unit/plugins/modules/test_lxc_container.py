@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """lxc_container against the real LXC of the test machine: the module runs as Ansible runs it
-(a separate Python process reading its arguments file), containers are real, and every result
+(modrun: a separate Python process given its JSON arguments), containers are real, and every result
 is checked from outside with lxc-info / lxc-ls / lxc-cgroup / lxc-attach and the files.
 
 Images come from the test image server (tests/sim/images.py) on 127.0.0.1, over HTTPS with
 the private CA named in a wgetrc; the download template's cache goes to a private directory."""
-import json
 import os
 import shutil
 import subprocess
@@ -16,12 +15,13 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit", "plugins"))  # modrun
 import images  # noqa: E402  pylint: disable=wrong-import-position
+from modrun import run_module  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.turris.containers.plugins.module_utils import _uci as uci  # noqa: E402
 
-MODULE = os.path.join(ROOT, "plugins", "modules", "lxc_container.py")
-COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+MODULE = "lxc_container"
 BRIDGE = "tlxcbr0"
 BRIDGE_NET = "10.213.0"
 TEST_TOP = "/var/lib/turris-lxc-test"
@@ -68,21 +68,12 @@ def env():
 
 
 def run(env, args, check=False, diff=True):
-    """Run the module like Ansible does; return its JSON result (``failed`` set on failure)."""
-    full = dict(args, lxc_path=env["lxc_path"], _ansible_check_mode=check, _ansible_diff=diff)
+    """The module's JSON result (``failed`` set on failure) in the fixture's lxcpath, with its wgetrc
+    and download cache; a short stop_timeout and a private lxc-auto unless ``args`` names them."""
+    full = dict(args, lxc_path=env["lxc_path"])
     full.setdefault("stop_timeout", 10)
     full.setdefault("lxc_auto_path", os.path.join(env["work"], "config", "lxc-auto"))
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": full}, f)
-    try:
-        environ = dict(os.environ, PYTHONPATH=COLLECTIONS, **env["environ"])
-        proc = subprocess.run([sys.executable, MODULE, f.name], capture_output=True, text=True, env=environ, timeout=300, check=False)
-    finally:
-        os.unlink(f.name)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr))
+    return run_module(MODULE, full, check=check, diff=diff, timeout=300, env=env["environ"])
 
 
 def state_of(env, name):
