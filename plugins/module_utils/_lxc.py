@@ -645,6 +645,7 @@ def image_missing_msg(image, plan, offer):
 # before it runs (its commands then read /dev/null); the command line holds only this.
 STDIN_SCRIPT_ARGV = ('/bin/sh', '-c', 'script=$(cat) && exec </dev/null && eval "$script"', 'sh')
 
+
 # --------------------------------------------------------------------------- lxc-* output
 def parse_info(text):
     """``lxc-info -s -p -i -H`` -> ``{state, pid, ips}`` (state in lower case)."""

@@ -17,7 +17,7 @@ description:
   - Writes each file of O(files) whose content, mode or owner differs from what the router has,
     atomically (a power cut leaves the old file or the new one), and makes missing parent
     directories (mode 0755).
-  - One module run, so one SSH round trip with pipelining, however many files: M(ansible.builtin.copy)
+  - One module run, so one SSH round trip with pipelining, however many files. M(ansible.builtin.copy)
     and M(ansible.builtin.template) take five to seven round trips for each file that changes
     (a remote stat, a temporary directory, the transfer, the module, the clean-up), which on a
     router far away is most of a run's time.
