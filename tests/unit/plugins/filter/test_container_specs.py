@@ -217,9 +217,8 @@ def test_the_role_checks_new_containers_against_the_server_s_list(tmp_path, imag
                                "server": image_server["server"]}
     assert SECRET not in output
     # an image the list does not hold is refused before any change, naming what the server has
-    proc, output, got = run_validate(tmp_path / "missing", [{"name": "web", "flavor": "debian",
-                                                           "image": {"dist": "Debian", "release": "Trixie"}}],
-                                     {"containers": {}}, server=image_server["server"],
+    trixie = [{"name": "web", "flavor": "debian", "image": {"dist": "Debian", "release": "Trixie"}}]
+    proc, output, got = run_validate(tmp_path / "missing", trixie, {"containers": {}}, server=image_server["server"],
                                      environ=image_server["environ"])
     assert proc.returncode != 0 and got is None
     assert "Refuse a list the role cannot act on" in output
