@@ -57,7 +57,7 @@ MEMORY_MAX_CHARS = 32
 # CPU shares given as text (a templated variable): plain ASCII digits, nothing around them.
 _SHARES_TEXT_RE = re.compile(r'^[0-9]{1,7}\Z')
 # Where an LXC image server lists its images (the download template reads the same file).
-INDEX_PATH = '/meta/1.0/index-system'
+INDEX_PATH = _lxc.INDEX_PATH
 # A message is cut in its middle beyond this length: a huge value must not make a huge message,
 # and what is allowed (at the end) stays readable.
 MESSAGE_MAX = 600
@@ -684,10 +684,7 @@ def _image_spec(image, machine, server):
             'arch': arch, 'server': server}
 
 
-def index_url(server):
-    """The URL of the image list of ``server``, host[:port][/path] of an HTTPS image server as
-    ``lxc_host_plan.image_server`` holds it (what the download template's ``--server`` takes)."""
-    return 'https://%s%s' % (server, INDEX_PATH)
+index_url = _lxc.index_url
 
 
 def _check_server(server):

@@ -641,6 +641,16 @@ def image_missing_msg(image, plan, offer):
     return image_not_offered(image, plan['arch'], plan['server'], offer)
 
 
+# Where an LXC image server (the download template's --server) lists its images.
+INDEX_PATH = '/meta/1.0/index-system'
+
+
+def index_url(server):
+    """The URL of the image list of ``server``, host[:port][/path] of an HTTPS image server as
+    ``lxc_host_plan.image_server`` holds it (what the download template's ``--server`` takes)."""
+    return 'https://%s%s' % (server, INDEX_PATH)
+
+
 # How lxc_container runs a script in a container: the script comes on stdin, read whole
 # before it runs (its commands then read /dev/null); the command line holds only this.
 STDIN_SCRIPT_ARGV = ('/bin/sh', '-c', 'script=$(cat) && exec </dev/null && eval "$script"', 'sh')

@@ -295,7 +295,6 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.turris.containers.plugins.module_utils import _containers as containers
 from ansible_collections.turris.containers.plugins.module_utils import _host as host
 from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kconfig
 from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
@@ -545,7 +544,7 @@ def read_images(server):
     from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
     from ansible.module_utils.urls import open_url
 
-    url = containers.index_url(server)
+    url = lxc.index_url(server)
     out = {'url': url, 'status': None, 'index': None, 'error': None}
     try:
         response = open_url(url, method='GET', validate_certs=True, timeout=IMAGES_TIMEOUT, use_proxy=True)
