@@ -10,13 +10,16 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: uci
-short_description: Manage one UCI section on a Turris / OpenWrt router
+short_description: Manage UCI sections of one package on a Turris / OpenWrt router
 version_added: 0.1.0
 description:
   - Creates, updates or removes one section of a UCI package (C(/etc/config/<config>)),
     declaratively, and commits the result the way C(uci commit) does.
   - The section is given by its O(section) name, or, for anonymous sections, by its O(type) and
     the options in O(match) that identify it.
+  - Several sections of the same package can be given in O(sections) instead; they are judged
+    all before anything is written, applied in order and written at once (one module run, so one
+    SSH round trip, however many sections).
   - The file is read and written by a parser and writer byte-compatible with libuci (the
     collection's C(_uci) helper), not by calling the C(uci) program, so it works the same on
     every Turris OS release and reports C(changed) only when the parsed section really
@@ -61,7 +64,7 @@ options:
     description:
       - Name of the section. Letters, digits and underscores only.
       - Mutually exclusive with O(match).
-      - One of O(section) and O(type) is required.
+      - One of O(section) and O(type) is required, unless O(sections) is given.
     type: str
   type:
     description:
@@ -103,6 +106,37 @@ options:
       - Remove the options of the section that are not in O(options) (nor in O(match)).
     type: bool
     default: false
+  sections:
+    description:
+      - Several sections of O(config), each as the single form takes it; instead of O(section),
+        O(type), O(match), O(options), O(state) and O(replace) (mutually exclusive with them).
+      - Each entry is validated before any is applied; one bad entry writes nothing. Later entries
+        see what earlier ones did.
+    type: list
+    elements: dict
+    suboptions:
+      section:
+        description: As O(section).
+        type: str
+      type:
+        description: As O(type). One of O(sections[].section) and O(sections[].type) is required.
+        type: str
+      match:
+        description: As O(match).
+        type: dict
+      options:
+        description: As O(options).
+        type: dict
+        default: {}
+      state:
+        description: As O(state).
+        type: str
+        choices: [present, absent]
+        default: present
+      replace:
+        description: As O(replace).
+        type: bool
+        default: false
   commit:
     description:
       - V(true) writes the package file (like C(uci commit)).
@@ -164,6 +198,17 @@ EXAMPLES = r"""
       name: c2
     state: absent
 
+- name: A firewall zone and its rules, in one call
+  turris.containers.uci:
+    config: firewall
+    sections:
+      - type: zone
+        match: {name: lxc}
+        options: {network: [lxc], input: REJECT, output: ACCEPT, forward: REJECT}
+      - type: rule
+        match: {name: Allow-lxc-DNS}
+        options: {src: lxc, proto: tcp udp, dest_port: 53, target: ACCEPT}
+
 - name: Stage a change for a later "uci commit" only
   turris.containers.uci:
     config: system
@@ -174,8 +219,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sections:
+  description: With O(sections), one item per entry, in order, with its RV(section), RV(type), RV(options) and RV(removed).
+  returned: when O(sections) is given
+  type: list
+  elements: dict
+  sample: [{section: cfg02cd88, type: zone, options: {name: lxc, input: REJECT}, removed: []}]
 section:
-  description: Real name of the section (C(cfgXXYYYY) for an anonymous one, as after the commit); null when nothing matched.
+  description: >-
+    Real name of the section (C(cfgXXYYYY) for an anonymous one, as after the commit); null when nothing matched
+    (with O(sections), that of the last entry).
   returned: always
   type: str
   sample: cfg02cd88
@@ -232,18 +285,15 @@ class UciSection:
         self.module = module
         p = module.params
         self.config = p['config']
-        self.section = p['section']
-        self.type = p['type']
-        self.state = p['state']
-        self.replace = p['replace']
+        self.batch = p['sections'] is not None
         self.commit = p['commit']
         self.config_dir = p['config_dir']
         self.delta_dir = p['delta_dir']
         self.secrets = set(p['secret_options'] or [])
         self.path = os.path.join(self.config_dir, self.config)
         self.result = dict(changed=False, section=None, removed=[], changes=[], pending_changes=[], config_file=self.path)
-        self.match = {}
-        self.options = {}
+        # what to do, one item per section: {section, type, match, options, state, replace}
+        self.ops = []
 
     # -- validation (before anything is read or written) ----------------------------------
 
@@ -254,19 +304,32 @@ class UciSection:
     def validate(self):
         if not uci.validate_package(self.config):
             self.fail("Invalid config (package) name %r: UCI package names allow %s." % (self.config, uci.PACKAGE_RULE))
-        if self.section is not None and not uci.validate_name(self.section):
-            self.fail("Invalid section name %r: UCI section names allow %s." % (self.section, uci.NAME_RULE))
-        if self.type is not None:
-            try:
-                _validate.check_uci_type('section type', self.type)
-            except _validate.ValidationError as exc:
-                self.fail("Invalid section type %r: a UCI section type must be %s." % (self.type, exc.allowed))
         p = self.module.params
-        self.match = self._values(p['match'] or {}, 'match')
-        if self.state == 'present':
-            self.options = self._values(p['options'] or {}, 'options')
+        if not self.batch:
+            entries = [dict((k, p[k]) for k in ('section', 'type', 'match', 'options', 'state', 'replace'))]
+        elif not p['sections']:
+            self.fail("Invalid sections []: give at least one section (or section/type without sections).")
         else:
-            self.options = dict((k, None) for k in self._names(p['options'] or {}, 'options'))
+            entries = p['sections']
+        for i, entry in enumerate(entries):
+            self.ops.append(self._op(entry, 'sections[%d]: ' % i if self.batch else ''))
+
+    def _op(self, entry, where):
+        """One section's wish, judged (``where`` names the entry of O(sections) in messages)."""
+        section, type_, state = entry['section'], entry['type'], entry['state']
+        if section is not None and not uci.validate_name(section):
+            self.fail("%sInvalid section name %r: UCI section names allow %s." % (where, section, uci.NAME_RULE))
+        if type_ is not None:
+            try:
+                _validate.check_uci_type('section type', type_)
+            except _validate.ValidationError as exc:
+                self.fail("%sInvalid section type %r: a UCI section type must be %s." % (where, type_, exc.allowed))
+        match = self._values(entry['match'] or {}, where + 'match')
+        if state == 'present':
+            options = self._values(entry['options'] or {}, where + 'options')
+        else:
+            options = dict((k, None) for k in self._names(entry['options'] or {}, where + 'options'))
+        return dict(section=section, type=type_, match=match, options=options, state=state, replace=entry['replace'])
 
     def _names(self, values, what):
         for key in values:
@@ -297,7 +360,7 @@ class UciSection:
         if not os.path.isdir(self.config_dir):
             self.fail('The UCI config directory %s does not exist.' % self.config_dir)
         if not os.path.exists(self.path):
-            if self.state == 'absent':
+            if any(op['state'] == 'absent' for op in self.ops):
                 self.fail("UCI package %r does not exist (no file %s): nothing to remove from it; "
                           "check the config name." % (self.config, self.path))
             if not self.commit:
@@ -350,42 +413,54 @@ class UciSection:
 
     # -- main ------------------------------------------------------------------------------
 
-    def run(self):
-        self.validate()
-        pkg, exists = self.load()
+    def apply(self, pkg, op):
         try:
-            if self.state == 'present':
-                res = uci.ensure_section(pkg, name=self.section, type_=self.type, match=self.match,
-                                         options=self.options, replace=self.replace, track=True)
-            else:
-                res = uci.remove_section(pkg, name=self.section, type_=self.type, match=self.match,
-                                         options=list(self.options), track=True)
+            if op['state'] == 'present':
+                return uci.ensure_section(pkg, name=op['section'], type_=op['type'], match=op['match'],
+                                          options=op['options'], replace=op['replace'], track=True)
+            return uci.remove_section(pkg, name=op['section'], type_=op['type'], match=op['match'],
+                                      options=list(op['options']), track=True)
         except ValueError as exc:
             self.fail(str(exc))
         except uci.UciError as exc:
             self.fail('UCI error on %s: %s' % (self.path, exc))
 
-        changed = res.changed
-        text = pkg.export(header=False)
-        real_name = None
+    def describe(self, pkg, text, res):
+        """The result fields of one applied section: its real name (an anonymous one's as libuci
+        names it when it reads the committed file), type, options, what was removed."""
+        out = dict(section=None, removed=[s.name for s in res.removed])
         if res.section is not None:
             real_name = res.section.name
-            if self.commit and res.section.anonymous:
-                # the name libuci gives the section when it reads the committed file
+            if self.commit and res.section.anonymous and res.section in pkg.sections:
                 real_name = uci.parse(text, self.config).sections[pkg.sections.index(res.section)].name
             after = self._masked(res.section)
-            self.result.update(section=real_name, type=after.type, options=after.as_dict()['options'])
+            out.update(section=real_name, type=after.type, options=after.as_dict()['options'])
         elif res.removed:
-            self.result['section'] = res.removed[-1].name
-        self.result['removed'] = [s.name for s in res.removed]
+            out['section'] = res.removed[-1].name
+        return out
+
+    def run(self):
+        self.validate()
+        pkg, exists = self.load()
+        applied = [self.apply(pkg, op) for op in self.ops]
+        text = pkg.export(header=False)
+        described = [self.describe(pkg, text, res) for res in applied]
+        self.result.update(described[-1])
+        if self.batch:
+            self.result['sections'] = described
+            self.result['removed'] = [name for d in described for name in d['removed']]
+        changed = any(res.changed for res in applied)
         self.result['changes'] = [self._change_line(d) for d in pkg.delta]
         self.result['changed'] = changed
 
         if self.module._diff:
-            before = self._show(res.before)
-            after_secs = res.after if res.section is not None else []
+            before, after = [], []
+            for res, d in zip(applied, described):
+                before.append(self._show(res.before))
+                after_secs = res.after if res.section is not None else []
+                after.append(self._show(after_secs, [d['section']] * len(after_secs) if d['section'] and res.section is not None else None))
             self.result['diff'] = dict(
-                before=before, after=self._show(after_secs, [real_name] * len(after_secs) if real_name else None),
+                before=''.join(before), after=''.join(after),
                 before_header='%s (%s)' % (self.path, 'absent' if not exists else 'present'),
                 after_header=self.path)
 
@@ -415,13 +490,21 @@ def main():
             options=dict(type='dict', default={}),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             replace=dict(type='bool', default=False),
+            sections=dict(type='list', elements='dict', options=dict(
+                section=dict(type='str'),
+                type=dict(type='str'),
+                match=dict(type='dict'),
+                options=dict(type='dict', default={}),
+                state=dict(type='str', choices=['present', 'absent'], default='present'),
+                replace=dict(type='bool', default=False),
+            ), mutually_exclusive=[('section', 'match')], required_one_of=[('section', 'type')], required_by={'match': 'type'}),
             commit=dict(type='bool', default=True),
             secret_options=dict(type='list', elements='str', default=[], no_log=False),
             config_dir=dict(type='path', default='/etc/config'),
             delta_dir=dict(type='path', default='/tmp/.uci'),
         ),
-        mutually_exclusive=[('section', 'match')],
-        required_one_of=[('section', 'type')],
+        mutually_exclusive=[('section', 'match')] + [('sections', k) for k in ('section', 'type', 'match', 'options')],
+        required_one_of=[('section', 'type', 'sections')],
         required_by={'match': 'type'},
         supports_check_mode=True,
     )

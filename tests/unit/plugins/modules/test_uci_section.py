@@ -198,3 +198,77 @@ def test_full_disk_fails_with_changed_false_and_keeps_the_file(tiny_fs, tmp_path
     assert (conf / "lxc-auto").read_bytes() == LXC_AUTO
     assert stat.S_IMODE(os.stat(str(conf / "lxc-auto")).st_mode) == 0o640
     assert tiny_fs.files() == ["lxc-auto"]
+
+
+FIREWALL = (b"\nconfig defaults\n\toption input 'ACCEPT'\n"
+            b"\nconfig zone\n\toption name 'lan'\n\toption input 'ACCEPT'\n\n")
+ZONE_AND_RULES = [
+    {"type": "zone", "match": {"name": "lxc"}, "options": {"network": ["lxc"], "input": "REJECT", "forward": "REJECT"}},
+    {"type": "rule", "match": {"name": "Allow-lxc-DNS"}, "options": {"src": "lxc", "proto": "tcp udp", "dest_port": 53}},
+    {"type": "forwarding", "match": {"src": "lxc", "dest": "wan"}},
+    {"section": "extra", "type": "include", "options": {"path": "/etc/firewall.user"}},
+]
+
+
+def test_sections_in_one_call_write_what_the_single_calls_write(router, tmp_path):
+    """The batch form: the same bytes as one call a section, check -> apply -> check -> apply,
+    the diff and the result naming each section as libuci will."""
+    conf = Path(router["config_dir"])
+    (conf / "firewall").write_bytes(FIREWALL)
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "firewall").write_bytes(FIREWALL)
+    for entry in ZONE_AND_RULES:
+        r = run_module("uci", dict(entry, config="firewall", config_dir=str(single), delta_dir=router["delta_dir"]))
+        assert r["changed"] is True, r
+    r = converge(uci(router, config="firewall", sections=ZONE_AND_RULES))
+    assert (conf / "firewall").read_bytes() == (single / "firewall").read_bytes()
+    assert [s["type"] for s in r[1]["sections"]] == ["zone", "rule", "forwarding", "include"]
+    assert [s["section"] for s in r[1]["sections"]] == [s["section"] for s in r[3]["sections"]]
+    # the names returned are those uci_info (libuci's reading) gives the committed file
+    info = run_module("uci_info", {"config": "firewall", "config_dir": router["config_dir"], "delta_dir": router["delta_dir"]})
+    names = [s["name"] for s in info["sections"]]
+    assert [s["section"] for s in r[1]["sections"]] == names[2:], (r[1]["sections"], names)
+    assert "firewall.extra=include\n" in r[0]["diff"]["after"] and r[0]["diff"]["before"] == ""
+    assert r[1]["section"] == "extra" and r[1]["options"] == {"path": "/etc/firewall.user"}
+
+
+def test_sections_see_each_other_and_absent_works_in_a_batch(router):
+    conf = Path(router["config_dir"])
+    (conf / "firewall").write_bytes(FIREWALL)
+    run_module("uci", uci(router, config="firewall", sections=ZONE_AND_RULES))
+    r = run_module("uci", uci(router, config="firewall", sections=[
+        {"type": "rule", "match": {"name": "Allow-lxc-DNS"}, "state": "absent"},
+        {"section": "extra", "options": {"path": "/etc/other"}},
+        {"section": "extra", "options": {"reload": True}},
+    ]))
+    assert r["changed"] is True and not r.get("failed"), r
+    text = (conf / "firewall").read_bytes()
+    assert b"Allow-lxc-DNS" not in text and b"option path '/etc/other'\n\toption reload '1'" in text
+    assert r["removed"] == [r["sections"][0]["section"]]
+
+
+@pytest.mark.parametrize("sections,needle", [
+    ([{"type": "zone", "match": {"name": "ok"}}, {"section": "bad-name", "type": "zone"}],
+     "sections[1]: Invalid section name 'bad-name'"),
+    ([{"type": "zone", "options": {"ok": 1}}, {"type": "zone", "options": {"bad name": 1}}],
+     "sections[1]: options"),
+    ([{"type": "zone", "options": {"name": "x\x00y"}}], "sections[0]: options.name"),
+    ([{"type": "bad'type"}], "sections[0]: Invalid section type"),
+    ([{"match": {"name": "x"}}], "one of the following is required: section, type found in sections"),
+    ([{"section": "a", "type": "zone", "match": {"name": "x"}}], "mutually exclusive: section|match found in sections"),
+    ([], "Invalid sections []: give at least one section"),
+])
+def test_one_bad_section_writes_nothing(router, sections, needle):
+    conf = Path(router["config_dir"])
+    (conf / "firewall").write_bytes(FIREWALL)
+    for check in (True, False):
+        r = run_module("uci", uci(router, config="firewall", sections=sections), check=check)
+        assert r.get("failed") and needle in r["msg"], r
+        assert (conf / "firewall").read_bytes() == FIREWALL
+    assert sorted(os.listdir(str(conf))) == ["firewall", "lxc-auto"]
+
+
+def test_sections_and_the_single_form_do_not_mix(router):
+    r = run_module("uci", uci(router, config="firewall", section="x", sections=[{"section": "y", "type": "t"}]))
+    assert r.get("failed") and "mutually exclusive: sections|section" in r["msg"], r
