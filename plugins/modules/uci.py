@@ -480,32 +480,39 @@ class UciSection:
         self.module.exit_json(**self.result)
 
 
+def section_spec():
+    """The arguments that name one section and say what to do with it: the single form's, and
+    each entry's of ``sections``."""
+    return dict(
+        section=dict(type='str'),
+        type=dict(type='str'),
+        match=dict(type='dict'),
+        options=dict(type='dict', default={}),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        replace=dict(type='bool', default=False),
+    )
+
+
+# the rules of one section's arguments (the single form's and each entry's of sections)
+SECTION_RULES = dict(mutually_exclusive=[('section', 'match')], required_by={'match': 'type'})
+
+
 def main():
+    argument_spec = section_spec()
+    argument_spec.update(
+        config=dict(type='str', required=True),
+        sections=dict(type='list', elements='dict', options=section_spec(), required_one_of=[('section', 'type')],
+                      **SECTION_RULES),
+        commit=dict(type='bool', default=True),
+        secret_options=dict(type='list', elements='str', default=[], no_log=False),
+        config_dir=dict(type='path', default='/etc/config'),
+        delta_dir=dict(type='path', default='/tmp/.uci'),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type='str', required=True),
-            section=dict(type='str'),
-            type=dict(type='str'),
-            match=dict(type='dict'),
-            options=dict(type='dict', default={}),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            replace=dict(type='bool', default=False),
-            sections=dict(type='list', elements='dict', options=dict(
-                section=dict(type='str'),
-                type=dict(type='str'),
-                match=dict(type='dict'),
-                options=dict(type='dict', default={}),
-                state=dict(type='str', choices=['present', 'absent'], default='present'),
-                replace=dict(type='bool', default=False),
-            ), mutually_exclusive=[('section', 'match')], required_one_of=[('section', 'type')], required_by={'match': 'type'}),
-            commit=dict(type='bool', default=True),
-            secret_options=dict(type='list', elements='str', default=[], no_log=False),
-            config_dir=dict(type='path', default='/etc/config'),
-            delta_dir=dict(type='path', default='/tmp/.uci'),
-        ),
-        mutually_exclusive=[('section', 'match')] + [('sections', k) for k in ('section', 'type', 'match', 'options')],
+        argument_spec=argument_spec,
+        mutually_exclusive=SECTION_RULES['mutually_exclusive'] + [('sections', k) for k in ('section', 'type', 'match', 'options')],
         required_one_of=[('section', 'type', 'sections')],
-        required_by={'match': 'type'},
+        required_by=SECTION_RULES['required_by'],
         supports_check_mode=True,
     )
     UciSection(module).run()
