@@ -102,9 +102,9 @@ notes:
   - A part that cannot be read (no kernel configuration, no C(/proc/cgroups), a UCI file that
     does not parse, an image server that cannot be reached or answers an error) does not fail the
     module; it is returned null or with an C(error) that says why.
-  - The image list is read with Python's own HTTPS client, so the router's proxy variables
-    (C(https_proxy), C(no_proxy)) and its CA certificates (C(ca-certificates)) apply; the certificate
-    is always verified, and the read gives up after 20 seconds.
+  - The image list is read with Ansible's C(open_url) (as M(ansible.builtin.uri) reads), so the
+    router's proxy variables and CA certificates apply; the certificate is always verified, and
+    the read gives up after 20 seconds.
 seealso:
   - module: turris.containers.kernel_config_info
   - module: turris.containers.uci_info
@@ -535,21 +535,19 @@ class HostReader:
 def read_images(server):
     """The image list of ``server`` (already judged by ``_lxc.server_argument``): ``{url, status,
     index, error}``. Nothing raised: a read that fails says why in ``error``."""
-    # The standard library's client, imported here: the parts the bootstrap role reads on every
-    # run need none, and ansible's own (module_utils.urls) would travel with every call of this
-    # module to every router, some 20 kB a call. It honours the same proxy variables (https_proxy,
-    # no_proxy) and checks the certificate against the same system trust store (ssl's default
-    # context, as open_url's).
+    # Imported here: the parts the bootstrap role reads on every run need no HTTP client, and
+    # ansible's urls (email, http.client, ssl, cookies) takes about as long to import as
+    # AnsibleModule itself, on every router of a fleet.
     import http.client
-    import ssl
     from urllib.error import HTTPError, URLError
-    from urllib.request import Request, urlopen
+
+    from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+    from ansible.module_utils.urls import open_url
 
     url = lxc.index_url(server)
     out = {'url': url, 'status': None, 'index': None, 'error': None}
     try:
-        request = Request(url, headers={'User-Agent': 'turris.containers turris_host_info'})
-        response = urlopen(request, timeout=IMAGES_TIMEOUT, context=ssl.create_default_context())
+        response = open_url(url, method='GET', validate_certs=True, timeout=IMAGES_TIMEOUT, use_proxy=True)
         try:
             out['status'] = response.getcode()
             body = response.read(MAX_TEXT + 1)
@@ -566,7 +564,7 @@ def read_images(server):
     except socket.timeout:
         out['error'] = 'no answer within %d seconds' % IMAGES_TIMEOUT
         return out
-    except (http.client.HTTPException, OSError, ValueError) as exc:
+    except (UrlsConnectionError, http.client.HTTPException, OSError, ValueError) as exc:
         out['error'] = to_native(exc) or type(exc).__name__
         return out
     if len(body) > MAX_TEXT:
