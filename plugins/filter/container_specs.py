@@ -25,7 +25,7 @@ def password_salt(name, host):
 
 def _index(index):
     """``(text or None, why it could not be read or None)`` from the index argument: the text, or
-    the ``images`` part of ``turris.containers.turris_host_info``'s result (``{url, status, index,
+    the ``images`` part of ``turris.containers.lxc_image_info``'s result (``{url, status, index,
     error}``) that read it on the router, or that module's whole result."""
     if index is None or isinstance(index, str):
         return index, None
@@ -39,7 +39,7 @@ def _index(index):
     shown = ('a mapping with keys %s' % _validate.shown(sorted(str(k) for k in index))) if isinstance(index, dict) \
         else type(index).__name__
     raise AnsibleFilterError("container_specs: index must be the index text, the images part of "
-                             "turris.containers.turris_host_info's result ({url, status, index, error}) or null, "
+                             "turris.containers.lxc_image_info's result ({url, status, index, error}) or null, "
                              "not %s" % shown)
 
 

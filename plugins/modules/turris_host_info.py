@@ -19,26 +19,22 @@ description:
     server and C(lxc.lxcpath), the cgroup hierarchies still to mount, the UCI packages the
     C(lxc_host) and C(docker) roles manage, the boot-time start and process of their services,
     and the Docker daemon's own view of itself.
-  - On request (O(gather=[images]), not by default), the LXC image server's list of images
-    (C(https://<image_server>/meta/1.0/index-system)), read from the router as the download template
-    will fetch the images, over HTTPS with the certificate checked against the router's trust store.
   - Each part is read the way the collection's other plugins read it (C(turris_identity) for the
     board, M(turris.containers.kernel_config_info) for the kernel, the C(uci) module's parser for
     UCI files), so the roles can decide from this one result and call a writing module only
     where something differs.
   - Reads files; runs nothing but C(docker info) and C(docker image ls) (only when the C(docker)
-    part is gathered and C(dockerd) runs) and one C(lxc-ls) for all containers (the C(containers) part);
-    connects nowhere but to O(image_server) (the C(images) part).
+    part is gathered and C(dockerd) runs) and one C(lxc-ls) for all containers (the C(containers) part).
+  - The image server's list of images is read by M(turris.containers.lxc_image_info).
 author:
   - turris.containers contributors (@turris-containers)
 options:
   gather:
     description:
       - The parts to read; the others come back null (or empty).
-      - V(images) is never read by default (a download from O(image_server), which it needs).
     type: list
     elements: str
-    choices: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker, containers, images]
+    choices: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker, containers]
     default: [identity, kernel, cgroups, packages, storage, files, lxc, uci, services, docker, containers]
   storage_paths:
     description:
@@ -67,13 +63,6 @@ options:
     type: list
     elements: str
     default: [dockerd, lxc-auto]
-  image_server:
-    description:
-      - The LXC image server whose image list to read for RV(images), C(host[:port][/path]) as the
-        download template's C(--server) and C(lxc_host_plan.image_server) of the C(turris.containers.lxc_host)
-        role take it (for example V(repo.turris.cz/lxc)); a leading C(https://) is dropped, C(http://) refused.
-      - Required when O(gather) holds V(images).
-    type: str
   kernel_config_path:
     description:
       - Kernel configuration to judge instead of the running kernel's (as O(turris.containers.kernel_config_info#module:path)).
@@ -100,11 +89,7 @@ extends_documentation_fragment:
   - turris.containers._attributes.actiongroup
 notes:
   - A part that cannot be read (no kernel configuration, no C(/proc/cgroups), a UCI file that
-    does not parse, an image server that cannot be reached or answers an error) does not fail the
-    module; it is returned null or with an C(error) that says why.
-  - The image list is read with Ansible's C(open_url) (as M(ansible.builtin.uri) reads), so the
-    router's proxy variables and CA certificates apply; the certificate is always verified, and
-    the read gives up after 20 seconds.
+    does not parse) does not fail the module; it is returned null or with an C(error) that says why.
 seealso:
   - module: turris.containers.kernel_config_info
   - module: turris.containers.uci_info
@@ -125,18 +110,6 @@ EXAMPLES = r'''
   turris.containers.turris_host_info:
     gather: [packages]
   register: installed
-
-- name: Read the image server's list of images on the router (also in check mode)
-  turris.containers.turris_host_info:
-    gather: [images]
-    image_server: repo.turris.cz/lxc
-  register: offer
-  check_mode: false
-
-- name: Stop when the router cannot read it
-  ansible.builtin.fail:
-    msg: "{{ offer.images.url }}: {{ offer.images.error }}"
-  when: offer.images.error is not none
 '''
 
 RETURN = r'''
@@ -262,39 +235,13 @@ docker:
   type: dict
   sample: {"running": true, "info": {"ServerVersion": "20.10.24", "Driver": "overlay2", "DockerRootDir": "/srv/docker"},
            "images": ["turris-containers/verify:1"], "error": null}
-images:
-  description:
-    - The image list of O(image_server) as the router reads it; null when not gathered.
-    - The C(index) goes as it is to the C(index) of the C(turris.containers.container_specs) filter.
-  returned: always
-  type: dict
-  sample: {"url": "https://repo.turris.cz/lxc/meta/1.0/index-system", "status": 200, "error": null,
-           "index": "Debian;Bookworm;armv7l;default;20261201_00:00;/images/Debian/Bookworm/armv7l/default/20261201_00:00/\n"}
-  contains:
-    url:
-      description: The URL read.
-      type: str
-    status:
-      description: The HTTP status the server answered; null when no answer came (no connection,
-        a certificate that does not verify, a timeout).
-      type: int
-    index:
-      description: The list's text (one C(dist;release;arch;variant;build;path) line per image); null
-        when it could not be read.
-      type: str
-    error:
-      description: Why the list could not be read (the HTTP status, the connection's or the
-        certificate's error); null when it was.
-      type: str
 '''
 
 import json
 import os
-import socket
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.turris.containers.plugins.module_utils import _host as host
 from ansible_collections.turris.containers.plugins.module_utils import _kconfig as kconfig
 from ansible_collections.turris.containers.plugins.module_utils import _lxc as lxc
@@ -304,11 +251,6 @@ from ansible_collections.turris.containers.plugins.module_utils import _uci as u
 from ansible_collections.turris.containers.plugins.module_utils import _validate as validate
 
 PARTS = ['identity', 'kernel', 'cgroups', 'packages', 'storage', 'files', 'lxc', 'uci', 'services', 'docker', 'containers']
-# Read only when asked for: a download, not a look at the router's own files.
-OPTIONAL_PARTS = ['images']
-# Seconds to wait for the image server: long enough for a slow uplink, short enough that an
-# unreachable server fails the check of a whole fleet quickly.
-IMAGES_TIMEOUT = 20
 IDENTITY_FILES = ('/tmp/sysinfo/board_name', '/tmp/sysinfo/model', '/etc/turris-version',
                   '/etc/openwrt_release', '/etc/opkg.conf')
 # Caps on what is read whole: these files are small on any router.
@@ -532,53 +474,10 @@ class HostReader:
         return out
 
 
-def read_images(server):
-    """The image list of ``server`` (already judged by ``_lxc.server_argument``): ``{url, status,
-    index, error}``. Nothing raised: a read that fails says why in ``error``."""
-    # Imported here: the parts the bootstrap role reads on every run need no HTTP client, and
-    # ansible's urls (email, http.client, ssl, cookies) takes about as long to import as
-    # AnsibleModule itself, on every router of a fleet.
-    import http.client
-    from urllib.error import HTTPError, URLError
-
-    from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-    from ansible.module_utils.urls import open_url
-
-    url = lxc.index_url(server)
-    out = {'url': url, 'status': None, 'index': None, 'error': None}
-    try:
-        response = open_url(url, method='GET', validate_certs=True, timeout=IMAGES_TIMEOUT, use_proxy=True)
-        try:
-            out['status'] = response.getcode()
-            body = response.read(MAX_TEXT + 1)
-        finally:
-            response.close()
-    except HTTPError as exc:
-        out['status'] = exc.code
-        out['error'] = 'HTTP status %d %s' % (exc.code, to_native(exc.reason or '').strip())
-        return out
-    except URLError as exc:
-        # no connection, a name that does not resolve, a certificate that does not verify
-        out['error'] = to_native(exc.reason)
-        return out
-    except socket.timeout:
-        out['error'] = 'no answer within %d seconds' % IMAGES_TIMEOUT
-        return out
-    except (UrlsConnectionError, http.client.HTTPException, OSError, ValueError) as exc:
-        out['error'] = to_native(exc) or type(exc).__name__
-        return out
-    if len(body) > MAX_TEXT:
-        out['error'] = 'the image list is over %d bytes: not an LXC image list' % MAX_TEXT
-        return out
-    out['index'] = body.decode('utf-8', 'replace')
-    return out
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            gather=dict(type='list', elements='str', choices=PARTS + OPTIONAL_PARTS, default=list(PARTS)),
-            image_server=dict(type='str'),
+            gather=dict(type='list', elements='str', choices=PARTS, default=list(PARTS)),
             storage_paths=dict(type='list', elements='path', default=[]),
             files=dict(type='list', elements='path', default=[]),
             uci_packages=dict(type='list', elements='str', default=list(host.UCI_PACKAGES)),
@@ -599,21 +498,11 @@ def main():
             module.fail_json(msg='services: %r is not a service name (%s)' % (name, host.SERVICE_RULE))
     if not os.path.isdir(module.params['root']):
         module.fail_json(msg='root %s is not a directory' % module.params['root'])
-    gather = set(module.params['gather'])
-    image_server = module.params['image_server']
-    if 'images' in gather and not image_server:
-        module.fail_json(msg='gather images needs image_server: the LXC image server as host[:port][/path] '
-                             '(lxc_host_plan.image_server, e.g. repo.turris.cz/lxc)')
-    if image_server is not None:
-        try:
-            image_server = lxc.server_argument(image_server, True)
-        except ValueError as exc:  # _lxc.LxcError, _validate.ValidationError
-            module.fail_json(msg='invalid image_server %s: give host[:port][/path] of an HTTPS image server (%s)'
-                                 % (validate.shown(image_server), exc))
 
+    gather = set(module.params['gather'])
     reader = HostReader(module)
     result = dict(changed=False, identity=None, kernel=None, cgroup_mounts=None, packages=None, storage={}, files={},
-                  lxc=None, uci={}, services={}, docker=None, containers={}, containers_error=None, images=None)
+                  lxc=None, uci={}, services={}, docker=None, containers={}, containers_error=None)
     if 'identity' in gather or ('kernel' in gather and not module.params['board']):
         identity = reader.identity()
         if 'identity' in gather:
@@ -646,8 +535,6 @@ def main():
         result['services'] = reader.services(procs)
     if 'docker' in gather:
         result['docker'] = reader.docker(procs)
-    if 'images' in gather:
-        result['images'] = read_images(image_server)
     module.exit_json(**result)
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The container_specs filter: the role's one call. Password hashes are the ones the role wrote
 before (Ansible's password_hash through Jinja, the same salt), the image index comes as the images
-part of turris_host_info's result (read from a real HTTPS server on loopback in the role's own
+part of lxc_image_info's result (read from a real HTTPS server on loopback in the role's own
 check), and nothing it raises or returns holds a password."""
 import json
 import os
@@ -65,17 +65,17 @@ def test_the_hash_is_stable_per_container_and_router():
 
 
 def images(index=None, error=None, status=200):
-    """The images part of turris_host_info's result, as it reads repo.turris.cz/lxc."""
+    """The images part of lxc_image_info's result, as it reads repo.turris.cz/lxc."""
     return {"url": "https://repo.turris.cz/lxc/meta/1.0/index-system", "status": status, "index": index,
             "error": error}
 
 
-def test_the_index_as_turris_host_info_returns_it():
+def test_the_index_as_lxc_image_info_returns_it():
     items = [{"name": "d", "flavor": "debian"}]
     got = specs(items, index=images(INDEX))
     assert got["problems"] == [] and got["specs"][0]["image"]["arch"] == "armv7l"
     # the module's whole registered result holds the same part
-    whole = {"changed": False, "identity": None, "images": images(INDEX)}
+    whole = {"changed": False, "images": images(INDEX)}
     assert specs(items, index=whole) == got
     assert "not on the image server" in specs(items, index=images(""))["problems"][0]
 
@@ -107,7 +107,7 @@ def test_other_index_shapes_are_refused_by_name(index, shown):
     with pytest.raises(AnsibleFilterError) as err:
         specs([{"name": "d", "flavor": "debian"}], index=index)
     msg = str(err.value)
-    assert "index must be the index text, the images part of turris.containers.turris_host_info's result" in msg
+    assert "index must be the index text, the images part of turris.containers.lxc_image_info's result" in msg
     assert shown in msg
     assert INDEX not in msg
 
