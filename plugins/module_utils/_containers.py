@@ -56,8 +56,6 @@ MEMORY_MAX_BYTES = 2 ** 63 - 1
 MEMORY_MAX_CHARS = 32
 # CPU shares given as text (a templated variable): plain ASCII digits, nothing around them.
 _SHARES_TEXT_RE = re.compile(r'^[0-9]{1,7}\Z')
-# Where an LXC image server lists its images (the download template reads the same file).
-INDEX_PATH = _lxc.INDEX_PATH
 # A message is cut in its middle beyond this length: a huge value must not make a huge message,
 # and what is allowed (at the end) stays readable.
 MESSAGE_MAX = 600
@@ -605,7 +603,7 @@ def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board
 
     Returns ``{problems: [str], specs: [spec], index_wanted: bool}``: no specs when there is a
     problem; ``index_wanted`` true when images are to be checked but no index was given (read
-    it from :func:`index_url`, then call again with it); false when the image server itself is
+    it from ``_lxc.index_url``, then call again with it); false when the image server itself is
     refused.
     """
     try:
@@ -644,7 +642,7 @@ def resolve(items, plan, flavors, readiness=None, index=None, lxc_arch='', board
     if check_images and rows is None and index_error is not None and any(
             e['image'] is not None and e['name'] not in router.existing for e in entries):
         problems.append('could not read the image list %s (%s): is the image server reachable from the router?'
-                        % (index_url(router.server), index_error))
+                        % (_lxc.index_url(router.server), index_error))
 
     specs = []
     for e in entries:
@@ -682,9 +680,6 @@ def _image_spec(image, machine, server):
     arch = image.get('arch') or _lxc.image_arch(machine, server or '')
     return {'dist': image['dist'], 'release': image['release'], 'variant': image.get('variant') or 'default',
             'arch': arch, 'server': server}
-
-
-index_url = _lxc.index_url
 
 
 def _check_server(server):

@@ -7,8 +7,8 @@
 """Whole files given as text, written in one module call: the ``files`` option of
 ``lxc_container`` (into a container's root filesystem) and of ``router_files`` (onto the router).
 
-:func:`check` judges the list before anything is touched, :func:`plan` compares each file with
-what ``root`` holds and gives the diff, :func:`write` writes one file atomically (``_files``),
+:func:`check` judges the list before anything is touched, :func:`changes` compares each file
+with what ``root`` holds and gives the diff of those that differ, :func:`write` writes one file atomically (``_files``),
 making missing parent directories. A path never leaves ``root`` (``..``, or a symbolic link that
 points out of it); a secret content never shows in a refusal, a diff or a result.
 """
@@ -107,10 +107,11 @@ def current(field, host):
     return {'content': data, 'mode': st.st_mode & 0o7777, 'owner': st.st_uid, 'group': st.st_gid}
 
 
-def plan(specs, root, exists=True):
-    """``[(spec, host path, changed, before, after)]`` for the checked ``specs`` under ``root``
-    (the files of a root that does not exist yet, ``exists`` false, are all new). Raises
-    :class:`ValidationError` for a path that would leave ``root`` or is not a regular file."""
+def changes(specs, root, exists=True):
+    """``[(spec, host path, before, after)]``: the checked ``specs`` whose file under ``root``
+    differs, with their diff (the files of a root that does not exist yet, ``exists`` false, are
+    all new). Raises :class:`ValidationError` for a path that would leave ``root`` or is not a
+    regular file, ``OSError`` when one cannot be read."""
     out = []
     for i, spec in enumerate(specs):
         field = 'files[%d].path' % i
@@ -120,7 +121,8 @@ def plan(specs, root, exists=True):
             host = _validate.check_path_inside(field, root, spec['path'])
             now = current(field, host)
         changed, before, after = change(spec, now)
-        out.append((spec, host, changed, before, after))
+        if changed:
+            out.append((spec, host, before, after))
     return out
 
 
@@ -130,17 +132,23 @@ def header(spec, prefix=''):
 
 
 def write(spec, host, root):
-    """Write one planned file: missing parent directories (mode 0755) first, then the content
-    atomically, then its owner and mode. Raises :class:`_files.FileWriteError`,
-    :class:`ValidationError` (a directory made just now resolves out of ``root``) or ``OSError``."""
-    parent = os.path.dirname(host)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
-        _validate.check_path_inside('files.path', root, spec['path'])
-    _files.write_atomic(host, spec['content'], new_mode=spec['mode'])
-    real = os.path.realpath(host)
-    os.chown(real, spec['owner'], spec['group'])
-    os.chmod(real, spec['mode'])
+    """Write one changed file: missing parent directories (mode 0755) first, then the content
+    atomically, then its owner and mode. Raises :class:`_files.FileWriteError` naming the path
+    (the file is as it was, or written whole), or :class:`ValidationError` (a directory made just
+    now resolves out of ``root``)."""
+    try:
+        parent = os.path.dirname(host)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, 0o755)
+            _validate.check_path_inside('files.path', root, spec['path'])
+        _files.write_atomic(host, spec['content'], new_mode=spec['mode'])
+        real = os.path.realpath(host)
+        os.chown(real, spec['owner'], spec['group'])
+        os.chmod(real, spec['mode'])
+    except _files.FileWriteError:
+        raise
+    except OSError as exc:
+        raise _files.FileWriteError(spec['path'], exc.strerror or str(exc), exc.errno)
 
 
 def argument_spec():

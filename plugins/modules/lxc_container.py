@@ -721,22 +721,18 @@ class LxcContainer(object):
         if rootfs_exists and not os.path.isdir(rootfs):
             self.fail("files need a directory root filesystem; container %s has %s" % (self.name, rootfs))
         try:
-            planned = _file_specs.plan(self.files, rootfs, exists=rootfs_exists)
+            todo = _file_specs.changes(self.files, rootfs, exists=rootfs_exists)
         except (_validate.ValidationError, OSError) as e:
             self.fail(to_native(e))
-        todo = [(spec, host) for spec, host, changed, dummy, dummy2 in planned if changed]
-        self.diffs.extend((_file_specs.header(spec, self.name + ':'), before, after)
-                          for spec, dummy, changed, before, after in planned if changed)
+        self.diffs.extend((_file_specs.header(spec, self.name + ':'), before, after) for spec, dummy, before, after in todo)
         if todo:
             self.actions.append('files')
         if todo and not self.check:
-            for spec, host in todo:
+            for spec, host, dummy, dummy2 in todo:
                 try:
                     _file_specs.write(spec, host, rootfs)
                 except (_files.FileWriteError, _validate.ValidationError) as e:
-                    self.fail(to_native(e))
-                except OSError as e:
-                    self.fail("cannot write %s in container %s: %s" % (spec['path'], self.name, e.strerror or e))
+                    self.fail("in container %s: %s" % (self.name, to_native(e)))
                 self.acted = True
         return bool(todo)
 

@@ -124,22 +124,19 @@ def main():
         specs = _file_specs.check(module.params['files'], where='root %s' % root)
         if not specs:
             raise _validate.ValidationError('files', [], 'at least one file')
-        planned = _file_specs.plan(specs, root)
+        todo = _file_specs.changes(specs, root)
     except (_validate.ValidationError, OSError) as e:
         fail(to_native(e))
-    todo = [(spec, host) for spec, host, changed, dummy, dummy2 in planned if changed]
     diff = [dict(before_header=_file_specs.header(spec), after_header=_file_specs.header(spec), before=before, after=after)
-            for spec, dummy, changed, before, after in planned if changed]
+            for spec, dummy, before, after in todo]
     if not module.check_mode:
-        for spec, host in todo:
+        for spec, host, dummy, dummy2 in todo:
             try:
                 _file_specs.write(spec, host, root)
             except (_files.FileWriteError, _validate.ValidationError) as e:
                 fail(to_native(e))
-            except OSError as e:
-                fail('cannot write %s: %s' % (spec['path'], e.strerror or e))
             written.append(spec['path'])
-    result = dict(changed=bool(todo), paths=[spec['path'] for spec, dummy in todo])
+    result = dict(changed=bool(todo), paths=[spec['path'] for spec, dummy, dummy2, dummy3 in todo])
     if module._diff:
         result['diff'] = diff
     module.exit_json(**result)

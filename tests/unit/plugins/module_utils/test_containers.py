@@ -12,6 +12,7 @@ import yaml
 from passlib.hash import sha512_crypt
 
 from ansible_collections.turris.containers.plugins.module_utils import _containers as c
+from ansible_collections.turris.containers.plugins.module_utils import _lxc
 
 ROOT = Path(__file__).resolve().parents[4]
 FLAVORS = yaml.safe_load((ROOT / "roles" / "container" / "vars" / "main.yml").read_text())["__container_flavors"]
@@ -513,8 +514,8 @@ def test_no_index_is_wanted_from_a_refused_server(server):
 
 
 def test_the_index_url_is_the_one_the_refusal_names():
-    assert c.index_url("repo.turris.cz/lxc") == "https://repo.turris.cz/lxc/meta/1.0/index-system"
-    assert c.index_url("10.0.0.1:8443") == "https://10.0.0.1:8443/meta/1.0/index-system"
+    assert _lxc.index_url("repo.turris.cz/lxc") == "https://repo.turris.cz/lxc/meta/1.0/index-system"
+    assert _lxc.index_url("10.0.0.1:8443") == "https://10.0.0.1:8443/meta/1.0/index-system"
     out = run([{"name": "d", "flavor": "debian"}], plan=dict(PLAN, image_server="10.0.0.1:8443"), index=None,
               index_error="HTTP status 404 Not Found")
     assert out["problems"] == ["could not read the image list https://10.0.0.1:8443/meta/1.0/index-system "
